@@ -1,0 +1,55 @@
+"""Typed errors of llara-edge.
+
+Every failure that a caller may want to handle has its own class; all derive from
+`LlaraEdgeError`, so a control loop can catch one base and never a bare Exception.
+Raise them `from` their cause so the original traceback is kept.
+"""
+
+
+class LlaraEdgeError(Exception):
+    """Base class of every error raised on purpose by llara-edge."""
+
+
+class ConfigError(LlaraEdgeError, ValueError):
+    """A configuration value is missing, out of range or inconsistent."""
+
+
+class ParseError(LlaraEdgeError, ValueError):
+    """Model output text is not a well-formed action of the expected format.
+
+    `reason` is a short machine-readable tag (e.g. "no_match", "out_of_range", "truncated"),
+    `text` the offending answer (clipped), so telemetry can count failures by kind.
+    """
+
+    def __init__(self, reason: str, message: str, text: str = ""):
+        self.reason = reason
+        self.text = text[:400]
+        super().__init__(f"{reason}: {message}")
+
+
+class ArtifactError(LlaraEdgeError):
+    """A model file or export artifact is missing, corrupt, truncated or of the wrong kind."""
+
+
+class DeviceError(LlaraEdgeError):
+    """A camera, serial bus or accelerator could not be opened or stopped answering."""
+
+
+class ProtocolError(DeviceError):
+    """Bytes on a bus did not follow the wire protocol (bad header, checksum, length, id)."""
+
+
+class DepthError(LlaraEdgeError):
+    """No valid depth at (or around) a pixel where a 3D point is needed."""
+
+
+class GeometryError(LlaraEdgeError):
+    """A target cannot be reached: outside the workspace, no IK solution, or joint limits."""
+
+
+class SafetyError(LlaraEdgeError):
+    """The safety layer refused a command (limits, watchdog, e-stop)."""
+
+
+class SimError(LlaraEdgeError):
+    """The simulator was asked for something it cannot do (unknown task, bad seed, ...)."""

@@ -1,0 +1,204 @@
+"""What this machine can run: platform, Jetson, engines, execution providers, devices, GPU.
+
+Each probe is a small function in the `PROBES` registry returning a `Probe` (ok flag and a
+one-line detail). Probes never raise: a missing SDK or an absent device is a finding, not an
+error. Heavy SDKs are imported inside their probe only, so `llara-edge doctor` is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+TEGRA_RELEASE = Path("/etc/nv_tegra_release")
+DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Result of one probe: `ok` says the thing is usable, `detail` says what was found."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _version(module: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return None
+    mod = importlib.import_module(module)
+    return str(getattr(mod, "__version__", "unknown version"))
+
+
+def parse_tegra_release(text: str) -> str | None:
+    """'# R36 (release), REVISION: 4.0, GCID: ...' -> 'L4T R36.4.0' (None if not L4T)."""
+    head = text.strip().splitlines()[0] if text.strip() else ""
+    if not head.startswith("# R"):
+        return None
+    major = head[3:].split(" ", 1)[0]
+    revision = ""
+    if "REVISION:" in head:
+        revision = head.split("REVISION:", 1)[1].split(",", 1)[0].strip()
+    return f"L4T R{major}.{revision}" if revision else f"L4T R{major}"
+
+
+def probe_platform() -> Probe:
+    mem = ""
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        gib = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+        mem = f", {gib:.1f} GiB RAM"
+    detail = (f"{platform.system()} {platform.release()} {platform.machine()}, "
+              f"Python {platform.python_version()}, {os.cpu_count()} CPUs{mem}")
+    return Probe("platform", True, detail)
+
+
+def probe_jetson(release: Path = TEGRA_RELEASE, model: Path = DEVICE_TREE_MODEL) -> Probe:
+    if not release.exists():
+        return Probe("jetson", False, f"not a Jetson ({release} absent)")
+    l4t = parse_tegra_release(release.read_text(errors="replace")) or "unknown L4T"
+    name = model.read_text(errors="replace").strip("\x00\n ") if model.exists() else "Jetson"
+    return Probe("jetson", True, f"{name}, {l4t}")
+
+
+def probe_llama_cpp() -> Probe:
+    try:
+        version = _version("llama_cpp")
+        if version is None:
+            return Probe("llama.cpp", False, "llama-cpp-python not installed")
+        import llama_cpp
+
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        return Probe("llama.cpp", True, f"llama-cpp-python {version}, GPU offload: {gpu}")
+    except Exception as exc:  # a broken native library is a finding
+        return Probe("llama.cpp", False, f"import failed: {exc}")
+
+
+def probe_onnxruntime() -> Probe:
+    try:
+        version = _version("onnxruntime")
+        if version is None:
+            return Probe("onnxruntime", False, "onnxruntime not installed")
+        import onnxruntime as ort
+
+        providers = ", ".join(ort.get_available_providers())
+        return Probe("onnxruntime", True, f"{version}; providers: {providers}")
+    except Exception as exc:
+        return Probe("onnxruntime", False, f"import failed: {exc}")
+
+
+def probe_tensorrt() -> Probe:
+    try:
+        version = _version("tensorrt")
+    except Exception as exc:
+        return Probe("tensorrt", False, f"import failed: {exc}")
+    if version is None:
+        return Probe("tensorrt", False, "tensorrt not installed (engines build on the target)")
+    return Probe("tensorrt", True, f"TensorRT {version}")
+
+
+def probe_torch() -> Probe:
+    try:
+        version = _version("torch")
+        if version is None:
+            return Probe("torch", False, "not installed (only the export extra needs it)")
+        import torch
+
+        cuda = torch.cuda.is_available()
+        return Probe("torch", True, f"{version}, CUDA available: {cuda}")
+    except Exception as exc:
+        return Probe("torch", False, f"import failed: {exc}")
+
+
+def probe_numba() -> Probe:
+    try:
+        version = _version("numba")
+        if version is None:
+            return Probe("numba", False, "numba not installed")
+        from numba import cuda
+
+        return Probe("numba", True, f"{version}, CUDA available: {cuda.is_available()}")
+    except Exception as exc:
+        return Probe("numba", False, f"import failed: {exc}")
+
+
+def probe_mujoco() -> Probe:
+    try:
+        version = _version("mujoco")
+    except Exception as exc:
+        return Probe("mujoco", False, f"import failed: {exc}")
+    if version is None:
+        return Probe("mujoco", False, "mujoco not installed")
+    gl = os.environ.get("MUJOCO_GL", "egl (default)")
+    return Probe("mujoco", True, f"MuJoCo {version}, MUJOCO_GL={gl}")
+
+
+def probe_realsense() -> Probe:
+    try:
+        if importlib.util.find_spec("pyrealsense2") is None:
+            return Probe("realsense", False, "pyrealsense2 not installed")
+        import pyrealsense2 as rs
+
+        devices = rs.context().query_devices()
+        names = [
+            f"{d.get_info(rs.camera_info.name)} #{d.get_info(rs.camera_info.serial_number)}"
+            for d in devices
+        ]
+        return Probe("realsense", bool(names), ", ".join(names) or "no RealSense device found")
+    except Exception as exc:  # e.g. libusb-1.0 missing
+        return Probe("realsense", False, f"pyrealsense2 unusable: {exc}")
+
+
+def probe_serial() -> Probe:
+    try:
+        from serial.tools import list_ports
+    except ImportError:
+        return Probe("serial", False, "pyserial not installed")
+    ports = [f"{p.device} ({p.description})" for p in list_ports.comports()]
+    return Probe("serial", bool(ports), ", ".join(ports) or "no serial ports")
+
+
+def probe_gpu() -> Probe:
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run(
+                [smi, "--query-gpu=name,memory.total,driver_version,compute_cap",
+                 "--format=csv,noheader"], capture_output=True, text=True, timeout=10,
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                return Probe("gpu", True, out.stdout.strip().replace("\n", "; "))
+        except (OSError, subprocess.SubprocessError) as exc:
+            return Probe("gpu", False, f"nvidia-smi failed: {exc}")
+    if TEGRA_RELEASE.exists():
+        return Probe("gpu", True, "integrated Jetson GPU (nvidia-smi absent; use tegrastats)")
+    return Probe("gpu", False, "no NVIDIA GPU found")
+
+
+PROBES: dict[str, Callable[[], Probe]] = {
+    "platform": probe_platform,
+    "jetson": probe_jetson,
+    "gpu": probe_gpu,
+    "llama.cpp": probe_llama_cpp,
+    "onnxruntime": probe_onnxruntime,
+    "tensorrt": probe_tensorrt,
+    "torch": probe_torch,
+    "numba": probe_numba,
+    "mujoco": probe_mujoco,
+    "realsense": probe_realsense,
+    "serial": probe_serial,
+}
+
+
+def run_probes(names: list[str] | None = None) -> list[Probe]:
+    """Run the named probes (all by default) in registry order."""
+    return [PROBES[n]() for n in (names or list(PROBES))]
