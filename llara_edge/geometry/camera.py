@@ -3,9 +3,9 @@
 Conventions follow librealsense (`rs2_intrinsics`, `rs2_deproject_pixel_to_point`,
 `rs2_project_point_to_pixel`): camera frame x right, y down, z forward (metres); pixel
 (u, v) with (0, 0) at the top-left corner of the top-left pixel; depth is the z coordinate,
-not the ray length. Distortion models: "none" and "brown_conrady" (forward on projection,
-iterative inverse on deprojection as librealsense does), "inverse_brown_conrady" (closed form
-on deprojection), which cover D400 colour/depth streams.
+not the ray length. Distortion models: "none", "brown_conrady" and "inverse_brown_conrady"
+(forward model on projection, librealsense's 10-step iterative inverse on deprojection), which
+cover D400 colour and depth streams. Checked against pyrealsense2 in tests.
 """
 
 from __future__ import annotations
@@ -64,19 +64,15 @@ def deproject_pixel_to_point(intr: Intrinsics, pixel: tuple[float, float], depth
     x = (pixel[0] - intr.ppx) / intr.fx
     y = (pixel[1] - intr.ppy) / intr.fy
     k1, k2, p1, p2, k3 = intr.coeffs
-    if intr.model == "inverse_brown_conrady":
-        r2 = x * x + y * y
-        f = 1 + k1 * r2 + k2 * r2 * r2 + k3 * r2 * r2 * r2
-        ux = x * f + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        uy = y * f + 2 * p2 * x * y + p1 * (r2 + 2 * y * y)
-        x, y = ux, uy
-    elif intr.model == "brown_conrady":
+    if intr.model in ("brown_conrady", "inverse_brown_conrady"):
         xo, yo = x, y
-        for _ in range(10):  # librealsense iterates the forward model 10 times
+        for _ in range(10):  # librealsense iterates the undistortion 10 times
             r2 = x * x + y * y
-            icdist = 1 / (1 + ((k3 * r2 + k2) * r2 + k1) * r2)
-            dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-            dy = 2 * p2 * x * y + p1 * (r2 + 2 * y * y)
+            icdist = 1.0 / (1.0 + ((k3 * r2 + k2) * r2 + k1) * r2)
+            # inverse_brown_conrady evaluates the tangential terms at the distorted point
+            xq, yq = (x / icdist, y / icdist) if intr.model == "inverse_brown_conrady" else (x, y)
+            dx = 2 * p1 * xq * yq + p2 * (r2 + 2 * xq * xq)
+            dy = 2 * p2 * xq * yq + p1 * (r2 + 2 * yq * yq)
             x = (xo - dx) * icdist
             y = (yo - dy) * icdist
     return np.array([depth * x, depth * y, depth], dtype=float)
@@ -87,14 +83,13 @@ def project_point_to_pixel(intr: Intrinsics, point: np.ndarray) -> tuple[float, 
     if point[2] <= 0:
         raise ValueError(f"point {point!r} is behind the camera")
     x, y = point[0] / point[2], point[1] / point[2]
-    if intr.model == "brown_conrady":
+    if intr.model != "none":  # librealsense uses the same forward model for both variants
         k1, k2, p1, p2, k3 = intr.coeffs
         r2 = x * x + y * y
         f = 1 + k1 * r2 + k2 * r2 * r2 + k3 * r2 * r2 * r2
-        x, y = x * f, y * f
-        dx = x + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        dy = y + 2 * p2 * x * y + p1 * (r2 + 2 * y * y)
-        x, y = dx, dy
+        # tangential terms use the undistorted (x, y), as librealsense does
+        x, y = (x * f + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
+                y * f + 2 * p2 * x * y + p1 * (r2 + 2 * y * y))
     return (float(x * intr.fx + intr.ppx), float(y * intr.fy + intr.ppy))
 
 

@@ -145,13 +145,39 @@ def wrap_angle(a: float) -> float:
     return (a + math.pi) % (2.0 * math.pi) - math.pi
 
 
+@dataclass(frozen=True)
+class TopDownWorkspace:
+    """Annulus (about the shoulder_pan axis) where every point is reachable tool-down.
+
+    Valid for target heights in [z_min, z_max] and azimuths |atan2(y, x)| <= azimuth_max.
+    """
+
+    r_min: float
+    r_max: float
+    azimuth_max: float
+    z_min: float
+    z_max: float
+
+    def contains(self, x: float, y: float, z: float) -> bool:
+        r = math.hypot(x, y)
+        return (self.r_min <= r <= self.r_max and self.z_min <= z <= self.z_max
+                and abs(math.atan2(y, x)) <= self.azimuth_max)
+
+
 @dataclass
 class _Frames:
-    """FK byproducts for one q: joint origins/axes in the base frame and the tool pose."""
+    """FK byproducts for one q: link poses, joint origins/axes, tool pose (base frame)."""
 
+    links: list[np.ndarray]  # 5 x (4, 4) link frames after their joint
     origins: np.ndarray  # (5, 3) joint origins, m
     axes: np.ndarray  # (5, 3) unit joint axes
     tool: np.ndarray  # (4, 4) tool face pose
+
+
+# Seeds (shoulder_lift, elbow_flex, wrist_flex) tried after q0; shoulder_pan comes from the
+# target azimuth and wrist_roll from q0. They cover near/far and high/low tool-down targets.
+_SEEDS_LIFT_ELBOW_WRIST = ((-1.2, 0.9, 1.3), (0.3, -0.3, 1.6), (-0.5, 0.6, 1.4),
+                           (0.9, -1.0, 1.4), (-1.6, 1.6, 0.9), (0.0, 0.0, 0.0))
 
 
 @dataclass
@@ -175,7 +201,10 @@ class ArmKinematics:
         self._fixed = [homogeneous(rpy_matrix(j.rpy), j.xyz) for j in self.joints]
         self._axes = [np.asarray(j.axis, float) / np.linalg.norm(j.axis) for j in self.joints]
         self._tool_fixed = homogeneous(rpy_matrix(self.tool.rpy), self.tool.xyz)
-        self._workspace = None
+        # Upper bound of the tool's distance from the first joint origin (fast reject).
+        self._reach_bound = sum(np.linalg.norm(j.xyz) for j in self.joints[1:]) + float(
+            np.linalg.norm(self.tool.xyz))
+        self._workspace: TopDownWorkspace | None = None
 
     @classmethod
     def so101(cls, ik_config: IkConfig | None = None) -> ArmKinematics:
@@ -189,7 +218,7 @@ class ArmKinematics:
 
     @property
     def motors(self) -> tuple[tuple[str, int], ...]:
-        """(name, servo id) of every motor on the bus, arm joints then the gripper."""
+        """(name, servo id) of every motor on the bus: arm joints, then the gripper."""
         return tuple((j.name, j.servo_id) for j in (*self.joints, self.jaw))
 
     def within_limits(self, q, tol: float = 1e-9) -> bool:
@@ -198,30 +227,29 @@ class ArmKinematics:
 
     def _check_q(self, q) -> np.ndarray:
         q = np.asarray(q, dtype=float)
-        if q.shape != (len(self.joints),):
-            raise ConfigError(f"q must have shape ({len(self.joints)},), got {q.shape}")
+        if q.shape != (len(self.joints),) or not np.all(np.isfinite(q)):
+            raise ConfigError(f"q must be {len(self.joints)} finite values, got {q!r}")
         return q
 
     def _frames(self, q: np.ndarray) -> _Frames:
         t = np.eye(4)
-        origins, axes, all_t = [], [], []
+        links, origins, axes = [], [], []
         for fixed, axis, qi in zip(self._fixed, self._axes, q):
             t = t @ fixed
             origins.append(t[:3, 3].copy())
             axes.append(t[:3, :3] @ axis)
             t = t @ homogeneous(axis_angle_matrix(axis, qi), (0.0, 0.0, 0.0))
-            all_t.append(t)
-        self._last_link_poses = all_t
-        return _Frames(np.array(origins), np.array(axes), t @ self._tool_fixed)
+            links.append(t)
+        return _Frames(links, np.array(origins), np.array(axes), t @ self._tool_fixed)
 
     def fk(self, q) -> np.ndarray:
         """4x4 pose of the tool face (suction cup) in the base frame for joint values q (5,)."""
         return self._frames(self._check_q(q)).tool
 
     def fk_all(self, q) -> list[np.ndarray]:
-        """4x4 poses of every link frame (after its joint) followed by the tool face."""
-        frames = self._frames(self._check_q(q))
-        return [*self._last_link_poses, frames.tool]
+        """4x4 poses of the 5 link frames (each after its joint), then the tool face."""
+        f = self._frames(self._check_q(q))
+        return [*f.links, f.tool]
 
     def jacobian(self, q) -> np.ndarray:
         """(6, 5) geometric Jacobian of the tool face: rows vx vy vz (m/rad), wx wy wz."""
@@ -234,30 +262,162 @@ class ArmKinematics:
         r = self.fk(q)[:3, :3]
         return math.atan2(r[1, 0], r[0, 0])
 
+    # ---- inverse kinematics -------------------------------------------------------------
+
+    def _residual(self, f: _Frames, target: np.ndarray, x_goal: np.ndarray | None,
+                  tool_down: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Stacked error (k,) and its Jacobian (k, 5): position, tool z axis, tool x axis."""
+        p, rot = f.tool[:3, 3], f.tool[:3, :3]
+        errs = [p - target]
+        jacs = [np.cross(f.axes, p - f.origins).T]
+        s = self.ik_config.orientation_scale_m
+        goals = [(2, np.array([0.0, 0.0, -1.0]))] if tool_down else []
+        if x_goal is not None:
+            goals.append((0, x_goal))
+        for col, goal in goals:
+            v = rot[:, col]
+            errs.append(s * (v - goal))
+            jacs.append(s * np.cross(f.axes, v).T)  # d v / d q_i = axis_i x v
+        return np.concatenate(errs), np.vstack(jacs)
+
+    def _solve_from(self, seed: np.ndarray, target: np.ndarray, x_goal: np.ndarray | None,
+                    tool_down: bool) -> np.ndarray:
+        """Damped least squares from one seed, clipped to the joint box after every step."""
+        cfg = self.ik_config
+        q = np.clip(seed, self.lower, self.upper)
+        eye = np.eye(len(q))
+        prev, stalled = math.inf, 0
+        for _ in range(cfg.max_iter):
+            err, jac = self._residual(self._frames(q), target, x_goal, tool_down)
+            sq = float(err @ err)
+            # Stop when converged, or after 4 steps that shrink the error by < 1 % (stuck at
+            # a joint limit or a local minimum: another seed is the cheaper way out).
+            stalled = stalled + 1 if sq > 0.98 * prev else 0
+            if sq < cfg.converged_m**2 or stalled >= 4:
+                break
+            prev = sq
+            step = np.linalg.solve(jac.T @ jac + cfg.damping**2 * eye, -jac.T @ err)
+            norm = float(np.max(np.abs(step)))
+            if norm > cfg.max_step_rad:
+                step *= cfg.max_step_rad / norm
+            q = np.clip(q + step, self.lower, self.upper)
+        return q
+
+    def _errors(self, q: np.ndarray, target: np.ndarray, yaw: float | None,
+                tool_down: bool) -> tuple[float, float, float, float]:
+        """(position miss m, tool-axis error rad, yaw error rad, lowest link height m)."""
+        f = self._frames(q)
+        miss = float(np.linalg.norm(f.tool[:3, 3] - target))
+        axis_err = math.acos(min(1.0, -f.tool[2, 2])) if tool_down else 0.0
+        yaw_err = 0.0
+        if yaw is not None:
+            yaw_err = abs(wrap_angle(math.atan2(f.tool[1, 0], f.tool[0, 0]) - yaw))
+        return miss, axis_err, yaw_err, float(np.min(f.origins[2:, 2]))
+
+    def _seeds(self, target: np.ndarray, q0: np.ndarray | None) -> list[np.ndarray]:
+        roll = 0.0 if q0 is None else float(q0[4])
+        # Pan turns the arm about axes[0]; its sign maps the target azimuth to a pan angle.
+        pan_sign = float(self._frames(self.home).axes[0][2])
+        pan = pan_sign * math.atan2(target[1], target[0])
+        seeds = [] if q0 is None else [q0]
+        seeds += [np.array([pan, *lew, roll]) for lew in _SEEDS_LIFT_ELBOW_WRIST]
+        return seeds
+
     def ik(self, position, yaw_rad: float | None = None, tool_down: bool = True,
            q0=None) -> np.ndarray:
         """Joint values (5,) placing the tool face at `position` (m, base frame).
 
-        tool_down: tool axis straight down; yaw_rad then fixes the tool yaw (None: wrist_roll
-        keeps the seed's value). Without tool_down only the position is solved, staying near
-        q0. Raises GeometryError when no seed reaches the target within tolerance.
+        tool_down: tool axis straight down (-z); yaw_rad then fixes the tool yaw (None: the
+        wrist_roll of q0, or 0, is kept). Without tool_down only the position is solved,
+        starting from q0 (or home). Seeds are tried in order (q0 first); the first solution
+        within tolerance and joint limits wins. Raises GeometryError otherwise.
         """
-        from llara_edge.geometry.ik_solver import solve_ik
+        target = np.asarray(position, dtype=float)
+        if target.shape != (3,) or not np.all(np.isfinite(target)):
+            raise ConfigError(f"position must be 3 finite values (m), got {position!r}")
+        if yaw_rad is not None and not tool_down:
+            raise ConfigError("yaw_rad is only defined for tool-down targets")
+        q0 = None if q0 is None else self._check_q(q0)
+        self._reject_obvious(target)
+        x_goal = None if yaw_rad is None else tool_down_rotation(yaw_rad)[:, 0]
+        seeds = self._seeds(target, q0) if tool_down else [self.home if q0 is None else q0]
+        cfg, best = self.ik_config, (math.inf, None)
+        for seed in seeds:
+            q = self._solve_from(seed, target, x_goal, tool_down)
+            miss, axis_err, yaw_err, low = self._errors(q, target, yaw_rad, tool_down)
+            ok_pose = axis_err <= cfg.axis_tol_rad and yaw_err <= cfg.yaw_tol_rad
+            if miss <= cfg.position_tol_m and ok_pose and low >= cfg.min_link_height_m:
+                return q
+            best = min(best, (miss + axis_err * cfg.orientation_scale_m, q.tolist()))
+        raise GeometryError(
+            f"no IK solution for tool {'down ' if tool_down else ''}at "
+            f"({target[0]:.3f}, {target[1]:.3f}, {target[2]:.3f}) m"
+            f"{'' if yaw_rad is None else f', yaw {math.degrees(yaw_rad):.1f} deg'}: best "
+            f"attempt misses by {best[0] * 1000:.1f} mm (pose error incl.) within joint limits")
 
-        return solve_ik(self, position, yaw_rad, tool_down, q0)
+    def _reject_obvious(self, target: np.ndarray) -> None:
+        """Fast GeometryError for targets no joint values can reach."""
+        if target[2] < 0.0:
+            raise GeometryError(f"target z = {target[2]:.4f} m is below the table surface")
+        shoulder = self._fixed[0][:3, 3]
+        dist = float(np.linalg.norm(target - shoulder))
+        if dist > self._reach_bound:
+            raise GeometryError(
+                f"target ({target[0]:.3f}, {target[1]:.3f}, {target[2]:.3f}) m is "
+                f"{dist:.3f} m from the shoulder, beyond the arm's reach ({self._reach_bound:.3f} m)")
+
+    # ---- workspace -----------------------------------------------------------------------
 
     def reachable_top_down(self, x: float, y: float, z: float) -> bool:
-        """True if the tool can touch (x, y, z) pointing straight down (any yaw)."""
+        """True if the tool face can touch (x, y, z) pointing straight down (yaw free)."""
         try:
             self.ik((x, y, z), tool_down=True)
         except GeometryError:
             return False
         return True
 
-    def top_down_workspace(self):
-        """Measured annulus of top-down targets for z in [0, 0.08] m (cached)."""
+    def top_down_workspace(self) -> TopDownWorkspace:
+        """Annulus of top-down targets for z in [0, 0.08] m, measured once with `ik`."""
         if self._workspace is None:
-            from llara_edge.geometry.ik_solver import measure_top_down_workspace
-
             self._workspace = measure_top_down_workspace(self)
         return self._workspace
+
+
+def _radial_interval(kin: ArmKinematics, azimuth: float, z: float, r_hint: float,
+                     resolution: float) -> tuple[float, float]:
+    """Reachable [r_lo, r_hi] along one ray, by bisection from a reachable r_hint."""
+    c, s = math.cos(azimuth), math.sin(azimuth)
+
+    def ok(r: float) -> bool:
+        return kin.reachable_top_down(r * c, r * s, z)
+
+    if not ok(r_hint):
+        raise GeometryError(f"workspace probe: r = {r_hint} m at z = {z} m is not reachable")
+    edges = []
+    for far in (0.0, kin._reach_bound):
+        good, bad = r_hint, far
+        while abs(good - bad) > resolution:
+            mid = 0.5 * (good + bad)
+            good, bad = (mid, bad) if ok(mid) else (good, mid)
+        edges.append(good)
+    return edges[0], edges[1]
+
+
+def measure_top_down_workspace(kin: ArmKinematics, z_range=(0.0, 0.08), r_hint: float = 0.2,
+                               resolution: float = 5e-4, margin: float = 2e-3) -> TopDownWorkspace:
+    """Intersect the reachable radial intervals over heights and azimuths; shrink by margin.
+
+    Azimuths sampled: 0, +-pi/4 and +-azimuth_max, where azimuth_max keeps 0.05 rad of
+    shoulder_pan travel in reserve; heights: 5 levels spanning z_range. The radial
+    reachable set is assumed to be one interval per ray (true for this arm; tests probe it).
+    """
+    pan_span = min(abs(kin.lower[0]), abs(kin.upper[0])) - 0.05
+    azimuths = (0.0, math.pi / 4, -math.pi / 4, pan_span, -pan_span)
+    lo, hi = 0.0, math.inf
+    for z in np.linspace(z_range[0], z_range[1], 5):
+        for az in azimuths:
+            r_lo, r_hi = _radial_interval(kin, az, float(z), r_hint, resolution)
+            lo, hi = max(lo, r_lo), min(hi, r_hi)
+    if lo + 2 * margin >= hi:
+        raise GeometryError("no top-down annulus is reachable over the whole height range")
+    return TopDownWorkspace(lo + margin, hi - margin, pan_span, z_range[0], z_range[1])

@@ -105,7 +105,8 @@ def container_body(index: int, item: SceneItem) -> str:
     name = f"box_{index}"
     rgba = _rgba(item.colour)
     attrs = f'rgba="{rgba}" group="{CONTAINER_GROUP}"'
-    geoms = [f'<geom name="{name}_floor" type="box" size="{_fmt((kind.half, kind.half, kind.floor / 2))}" '
+    floor = _fmt((kind.half, kind.half, kind.floor / 2))
+    geoms = [f'<geom name="{name}_floor" type="box" size="{floor}" '
              f'pos="0 0 {kind.floor / 2:.6g}" {attrs}/>']
     if kind.rim_height > 0:
         hz = (kind.floor + kind.rim_height) / 2
