@@ -83,13 +83,15 @@ def project_point_to_pixel(intr: Intrinsics, point: np.ndarray) -> tuple[float, 
     if point[2] <= 0:
         raise ValueError(f"point {point!r} is behind the camera")
     x, y = point[0] / point[2], point[1] / point[2]
-    if intr.model != "none":  # librealsense uses the same forward model for both variants
+    if intr.model != "none":
         k1, k2, p1, p2, k3 = intr.coeffs
         r2 = x * x + y * y
         f = 1 + k1 * r2 + k2 * r2 * r2 + k3 * r2 * r2 * r2
-        # tangential terms use the undistorted (x, y), as librealsense does
-        x, y = (x * f + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
-                y * f + 2 * p2 * x * y + p1 * (r2 + 2 * y * y))
+        # librealsense evaluates the tangential terms at the undistorted point for
+        # brown_conrady and at the radially scaled point for inverse_brown_conrady
+        tx, ty = (x, y) if intr.model == "brown_conrady" else (x * f, y * f)
+        x, y = (x * f + 2 * p1 * tx * ty + p2 * (r2 + 2 * tx * tx),
+                y * f + 2 * p2 * tx * ty + p1 * (r2 + 2 * ty * ty))
     return (float(x * intr.fx + intr.ppx), float(y * intr.fy + intr.ppy))
 
 
