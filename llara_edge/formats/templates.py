@@ -37,7 +37,7 @@ class ConvTemplate:
 
     def __post_init__(self) -> None:
         if len(self.roles) != 2 or not all(self.roles):
-            raise ConfigError(f"template {self.name!r} needs two non-empty roles, got {self.roles!r}")
+            raise ConfigError(f"template {self.name!r} needs two roles, got {self.roles!r}")
 
     @property
     def prefix(self) -> str:
@@ -50,7 +50,8 @@ class ConvTemplate:
         return self.sep + self.roles[1] + ":"
 
 
-# llava/conversation.py, `conv_vicuna_v1` (LLaRA trains and evaluates with it; LLARVA trains with it).
+# llava/conversation.py, `conv_vicuna_v1` (LLaRA trains and evaluates with it; LLARVA
+# trains with it: scripts/v1_5/*.sh `--version v1`).
 VICUNA_V1 = ConvTemplate(
     name="vicuna_v1",
     system="A chat between a curious user and an artificial intelligence assistant. "
@@ -92,7 +93,7 @@ def build_prompt(
     tpl = get_template(template)
     seps = (tpl.sep, tpl.sep2)
     ret = tpl.system + seps[0]
-    for i, (role, message) in enumerate(zip(tpl.roles, (user_text, answer))):
+    for i, (role, message) in enumerate(zip(tpl.roles, (user_text, answer), strict=True)):
         # `if message:` in LLaVA: None and "" both give the bare role and no separator.
         ret += f"{role}: {message}{seps[i % 2]}" if message else f"{role}:"
     return ret

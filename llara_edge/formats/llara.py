@@ -1,0 +1,273 @@
+"""LLaRA text formats: prompts and answers of the VIMA-style pick-and-place policies.
+
+Contract (FORMATS.md §2): every string here is what LLaRA's own code writes, byte for byte.
+Coordinates are normalised image coordinates written with 3 decimals, rotations integer
+degrees (clockwise, -359..359). A user prompt is, lines joined by "\\n":
+
+    <image>                                  (LLaRA's own code writes <image0>)
+    <task>{instruction with <p>name</p>[ at <b>(cx, cy), {w, h}</b>] inlined}</task>
+    {one of the 15 paraphrases}              (optional)
+    {the fixed "Every action you take must include ..." text, suction or spatula}
+
+plus, after steps already done, "\\nYou have finished: " + "\\n".join("Step i: ...") with
+object names written as "object". An answer is one step per line, "Step k: Pick up the
+<p>name</p> at <b>(x, y)</b>, rotate <r>[r]</r> degrees, and drop it at <b>(x, y)</b>."
+(spatula: "Sweep the ... and stop at ..."); after k finished steps the answer starts at
+"Step k+1". Released checkpoints write two spaces after the comma of the first point:
+`first_point_spaces=2` reproduces that.
+
+Sources (LostXine/LLaRA): `datasets/convert_vima.ipynb` (bbox_format, obj_format,
+get_action_prompt, get_action_info, get_scene_desc, get_obj_loc_desc,
+prepare_behavior_cloning_dataset) and `eval/vima_utils.py` + `eval/eval-llara.py`
+(prepare_prompt, action_to_text, query_bc).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from llara_edge.actions import PickPlaceAction, Tool
+from llara_edge.errors import ConfigError
+from llara_edge.formats.paraphrases import ACTION_PROMPTS, DETECTION_PROMPTS, LOCALIZATION_PROMPTS
+from llara_edge.formats.templates import IMAGE_TOKEN, check_image_tag
+
+# (cx, cy, w, h): box centre and size, normalised to [0, 1] by image width / height.
+BBox = tuple[float, float, float, float]
+
+# convert_vima.ipynb get_action_prompt / eval/vima_utils.py prepare_prompt `format_prompt`.
+# The missing space after "place the object." (suction) is in the original and must stay.
+_FORMAT_HEAD = (
+    "Every action you take must include two locations in the format of <b>(x, y)</b> and one "
+    "clockwise rotation angle in the format of <r>[r]</r>. "
+)
+FORMAT_PROMPTS: dict[str, str] = {
+    "suction": _FORMAT_HEAD
+    + "The first location is the image coordinate where you use a suction cup to pick up the "
+    "object, and the second location is where you place the object."
+    "The image coordinate ranges from 0 to 1. The rotation angle indicates how many degrees "
+    "you rotate the object clockwise, and it ranges from -359 to 359.",
+    "spatula": _FORMAT_HEAD
+    + "The first location is the image coordinate where you start to sweep the object using a "
+    "spatula, and the second location is where you stop sweeping. "
+    "The image coordinate ranges from 0 to 1. The rotation angle indicates how many degrees "
+    "you rotate the spatula clockwise, and it ranges from -359 to 359.",
+}
+
+# convert_vima.ipynb get_action_info: (opening verb, closing verb) per end effector.
+VERBS: dict[str, tuple[str, str]] = {
+    "suction": ("Pick up", "drop it"),
+    "spatula": ("Sweep", "stop"),
+}
+
+# eval/eval-llara.py query_bc and the notebook's history: names become this word.
+ANONYMOUS_OBJECT = "object"
+HISTORY_HEADER = "\nYou have finished: "
+
+# Object names: no tag or bracket characters (they would break LLaRA's own eval regexes),
+# no control characters, no surrounding whitespace. The parser uses the same rule.
+NAME_PATTERN = r"[^\s<>()\[\]{}](?:[^<>()\[\]{}\x00-\x1f\x7f]*[^\s<>()\[\]{}])?"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def check_name(name: object) -> str:
+    """Return `name` if it can be written inside `<p>...</p>`, else raise ConfigError."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ConfigError(f"object name {name!r} is empty or holds <>()[]{{}}, control chars "
+                          "or surrounding whitespace")
+    return name
+
+
+def _coord(v: float) -> str:
+    # `+ 0.0` turns -0.0 into 0.0: Python would write "-0.000", which LLaRA never does.
+    return f"{v + 0.0:.3f}"
+
+
+def check_bbox(bbox: Sequence[float]) -> BBox:
+    """Validate (cx, cy, w, h): four finite numbers in [0, 1]."""
+    try:
+        vals = tuple(float(v) for v in bbox)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"bbox must be four numbers, got {bbox!r}") from err
+    if len(vals) != 4 or not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in vals):
+        raise ConfigError(f"bbox must be (cx, cy, w, h) in [0, 1], got {bbox!r}")
+    cx, cy, w, h = vals
+    return cx, cy, w, h
+
+
+def format_bbox(bbox: Sequence[float]) -> str:
+    """`<b>(cx, cy), {w, h}</b>` with 3 decimals (notebook bbox_format)."""
+    cx, cy, w, h = check_bbox(bbox)
+    return f"<b>({_coord(cx)}, {_coord(cy)}), {{{_coord(w)}, {_coord(h)}}}</b>"
+
+
+def format_object(name: str, bbox: Sequence[float] | None = None) -> str:
+    """`<p>name</p>` (inBC) or `<p>name</p> at <b>...</b>` (D-inBC, notebook get_obj_loc_desc)."""
+    text = f"<p>{check_name(name)}</p>"
+    return text if bbox is None else f"{text} at {format_bbox(bbox)}"
+
+
+def _pairs(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -> list[tuple[str, BBox]]:
+    return list(objects.items()) if isinstance(objects, Mapping) else list(objects)
+
+
+def format_scene(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -> str:
+    """`<scene><p>a</p> at <b>...</b>.\\n<p>b</p> at <b>...</b>.</scene>` (get_scene_desc)."""
+    lines = [f"{format_object(name, bbox)}." for name, bbox in _pairs(objects)]
+    if not lines:
+        raise ConfigError("a scene needs at least one object")
+    return "<scene>" + "\n".join(lines) + "</scene>"
+
+
+def build_task_text(
+    instruction: str, objects: Mapping[str, BBox | None], describe: bool = True
+) -> str:
+    """Instruction with every object name replaced by `<p>name</p>` (+ its box if `describe`).
+
+    Names match as whole words, longest first; each must occur in the instruction.
+    """
+    if not isinstance(instruction, str) or not instruction or re.search(r"[<>\n]", instruction):
+        raise ConfigError(f"instruction must be one line without '<' or '>': {instruction!r}")
+    if not objects:
+        return instruction
+    texts = {}
+    for name, bbox in objects.items():
+        if describe and bbox is None:
+            raise ConfigError(f"D-inBC needs a bbox for {name!r}")
+        texts[name] = format_object(name, bbox if describe else None)
+    names = sorted(texts, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
+    missing = set(names) - set(pattern.findall(instruction))
+    if missing:
+        raise ConfigError(f"object names not found in the instruction: {sorted(missing)}")
+    return pattern.sub(lambda m: texts[m.group(0)], instruction)
+
+
+def _check_spaces(first_point_spaces: int) -> int:
+    if first_point_spaces not in (1, 2):
+        raise ConfigError(f"first_point_spaces must be 1 or 2, got {first_point_spaces!r}")
+    return first_point_spaces
+
+
+def format_action(
+    action: PickPlaceAction, first_point_spaces: int = 1, anonymous: bool = False
+) -> str:
+    """One step's text without the "Step k: " prefix (notebook get_action_info).
+
+    `anonymous` (or no object_name) writes "object" without tags, as in the history.
+    """
+    if not isinstance(action, PickPlaceAction):
+        raise ConfigError(f"expected a PickPlaceAction, got {type(action).__name__}")
+    gap = " " * _check_spaces(first_point_spaces)
+    opening, closing = VERBS[action.tool]
+    name = action.object_name
+    obj = ANONYMOUS_OBJECT if anonymous or name is None else format_object(name)
+    (px, py), (qx, qy) = action.pick, action.place
+    return (
+        f"{opening} the {obj} at <b>({_coord(px)},{gap}{_coord(py)})</b>, "
+        f"rotate <r>[{int(action.rotation_deg)}]</r> degrees, "
+        f"and {closing} at <b>({_coord(qx)}, {_coord(qy)})</b>."
+    )
+
+
+def format_answer(
+    actions: Sequence[PickPlaceAction],
+    first_step: int = 1,
+    first_point_spaces: int = 1,
+    numbered: bool = True,
+) -> str:
+    """Answer text: one "Step k: ..." line per action, k counting from `first_step`.
+
+    `numbered=False` drops the "Step k: " prefixes (LLaRA's action-prediction aux answers,
+    which the AuxD checkpoints also emit for behaviour cloning).
+    """
+    if not actions:
+        raise ConfigError("an answer needs at least one action")
+    if not isinstance(first_step, int) or first_step < 1:
+        raise ConfigError(f"first_step must be an int >= 1, got {first_step!r}")
+    lines = [format_action(a, first_point_spaces) for a in actions]
+    if numbered:
+        lines = [f"Step {first_step + i}: {line}" for i, line in enumerate(lines)]
+    return "\n".join(lines)
+
+
+def format_history(actions: Sequence[PickPlaceAction], first_point_spaces: int = 1) -> str:
+    """"\\nYou have finished: Step 1: ...\\nStep 2: ..." with names as "object"; "" if none."""
+    if not actions:
+        return ""
+    steps = [
+        f"Step {i + 1}: {format_action(a, first_point_spaces, anonymous=True)}"
+        for i, a in enumerate(actions)
+    ]
+    return HISTORY_HEADER + "\n".join(steps)
+
+
+def _pick(table: tuple[str, ...], index: int, what: str) -> str:
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(table):
+        raise ConfigError(f"{what} index must be in 0..{len(table) - 1}, got {index!r}")
+    return table[index]
+
+
+@dataclass(frozen=True)
+class LlaraPrompt:
+    """A LLaRA behaviour-cloning user prompt (D-inBC when `describe`, else inBC).
+
+    `objects` maps each object name in `instruction` to its bbox (cx, cy, w, h) or None
+    (inBC). `paraphrase` is an index into ACTION_PROMPTS or None for no instruction line
+    (the training notebook writes none; LLaRA's eval picks one, `--prompt-id`).
+    `history_first_point_spaces` is the spacing of past steps in the history (LLaRA's
+    current eval code writes 1; the runs behind its published results wrote 2).
+    """
+
+    instruction: str
+    objects: Mapping[str, BBox | None] = field(default_factory=dict)
+    describe: bool = True
+    paraphrase: int | None = None
+    tool: Tool = "suction"
+    image_tag: str = IMAGE_TOKEN
+    history_first_point_spaces: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objects", dict(self.objects))
+        if self.tool not in FORMAT_PROMPTS:
+            raise ConfigError(f"tool must be one of {sorted(FORMAT_PROMPTS)}, got {self.tool!r}")
+        if self.paraphrase is not None:
+            _pick(ACTION_PROMPTS, self.paraphrase, "paraphrase")
+        check_image_tag(self.image_tag)
+        _check_spaces(self.history_first_point_spaces)
+        self.task_text()  # validates names, boxes and the instruction now, not at render time
+
+    def task_text(self) -> str:
+        """The instruction with objects inlined (the part between <task> and </task>)."""
+        return build_task_text(self.instruction, self.objects, self.describe)
+
+    def render(self, history: Sequence[PickPlaceAction] = ()) -> str:
+        """The full user text; `history` holds the steps already executed, oldest first."""
+        lines = [self.image_tag, f"<task>{self.task_text()}</task>"]
+        if self.paraphrase is not None:
+            lines.append(ACTION_PROMPTS[self.paraphrase])
+        lines.append(FORMAT_PROMPTS[self.tool])
+        return "\n".join(lines) + format_history(history, self.history_first_point_spaces)
+
+
+def detection_prompt(index: int, image_tag: str = IMAGE_TOKEN) -> str:
+    """Auxiliary object-detection question (notebook prepare_dt_obj_dec)."""
+    return f"{check_image_tag(image_tag)}\n{_pick(DETECTION_PROMPTS, index, 'detection prompt')}"
+
+
+def detection_answer(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -> str:
+    """Auxiliary object-detection answer: a `<scene>` of all objects (get_scene_desc)."""
+    return format_scene(objects)
+
+
+def localization_prompt(name: str, index: int, image_tag: str = IMAGE_TOKEN) -> str:
+    """Auxiliary localisation question with `{object}` -> `<p>name</p>` (prepare_dt_obj_loc)."""
+    text = _pick(LOCALIZATION_PROMPTS, index, "localization prompt")
+    return f"{check_image_tag(image_tag)}\n" + text.replace("{object}", format_object(name))
+
+
+def localization_answer(name: str, bbox: Sequence[float]) -> str:
+    """Auxiliary localisation answer `<p>name</p> at <b>(cx, cy), {w, h}</b>.`."""
+    return f"{format_object(name, bbox)}."
