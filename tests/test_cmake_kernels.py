@@ -14,7 +14,8 @@ pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not
 
 def _run(cmd: list[str], cwd: Path) -> str:
     out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    tail = f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{tail}"
     return out.stdout
 
 
