@@ -7,10 +7,10 @@ Contract
   (gripper, a jaw kept so the bus has servos 1..6) is described by `ArmKinematics.jaw` and is
   not part of `q`.
 - The tool frame sits on the suction cup face: its z axis is the tool axis pointing out of
-  the cup (straight down, -z of the base, when "tool down"), its x axis points forward when
-  every joint is zero except wrist_flex. Tool yaw = atan2 of the tool x axis in the base
-  xy plane; for tool-down poses yaw = -shoulder_pan - wrist_roll (both joints turn clockwise
-  seen from above for positive values, as in the published model).
+  the cup (straight down, -z of the base, when "tool down"); in a tool-down pose with
+  shoulder_pan = wrist_roll = 0 its x axis points forward (+x). Tool yaw = atan2 of the
+  tool x axis in the base xy plane; for tool-down poses yaw = wrist_roll - shoulder_pan (a
+  positive shoulder_pan turns the arm clockwise seen from above, as in the published model).
 - `ik` raises GeometryError when a target is out of reach, below the table, outside the
   joint limits, or the best solution misses by more than `IkConfig.position_tol_m`.
 
@@ -21,8 +21,10 @@ and Simulation/SO101/so101_new_calib.xml for the base frame on the floor. Two ed
 (1) the published base origin lies 38.84 mm behind the shoulder_pan axis; this module moves
 the origin under that axis, so the reachable annulus is centred on it; (2) the exported
 angles (1.5708, 3.14159, 1e-16 residues) are snapped to exact multiples of pi/2 (differences
-< 4e-6 rad). The jaws are replaced by a suction cup on the wrist_roll axis whose face sits
-98.13 mm from the wrist_roll origin, the depth of the published `gripperframe` jaw tip.
+< 4e-6 rad). The jaws are replaced by a compact suction head on the wrist_roll axis, cup
+face 45 mm from the wrist_roll origin. (The published jaw tip sits 98 mm out; with a tool
+that long the +-95 deg wrist_flex limit keeps top-down targets below z = 9 cm, with 45 mm
+they reach z = 14 cm, which leaves room for approach heights above objects.)
 """
 
 from __future__ import annotations
@@ -76,14 +78,14 @@ SO101_JOINTS: tuple[JointSpec, ...] = (
 )
 SO101_JAW = JointSpec("gripper", "gripper", "jaw", (0.0202, 0.0188, -0.0234),
                       (HALF_PI, 0.0, 0.0), (0.0, 0.0, 1.0), -0.174533, 1.74533, 6)
-SO101_TOOL = ToolSpec("gripper", (0.0, 0.0, -0.0981274), (math.pi, 0.0, 0.0), 0.012)
-# Rest pose: tool down, folded above the table close to the base (x 0.12 m, z 0.18 m).
-SO101_HOME = (0.0, -1.2, 0.9, 1.3, 0.0)
+SO101_TOOL = ToolSpec("gripper", (0.0, 0.0, -0.045), (math.pi, 0.0, 0.0), 0.012)
+# Rest pose: tool down (within 0.1 deg), 12 cm in front of the pan axis, 12 cm above the table.
+SO101_HOME = (0.0, -0.65, 0.66, 1.56, 0.0)
 
 
 @dataclass(frozen=True)
 class IkConfig:
-    """Numerical IK settings (damped least squares, projected onto the joint box)."""
+    """Numerical IK settings (Levenberg-Marquardt, projected onto the joint box)."""
 
     position_tol_m: float = 0.002
     axis_tol_rad: float = math.radians(0.5)
@@ -168,7 +170,7 @@ class TopDownWorkspace:
 class _Frames:
     """FK byproducts for one q: link poses, joint origins/axes, tool pose (base frame)."""
 
-    links: list[np.ndarray]  # 5 x (4, 4) link frames after their joint
+    links: list[tuple[np.ndarray, np.ndarray]]  # 5 x (R (3, 3), p (3,)) after each joint
     origins: np.ndarray  # (5, 3) joint origins, m
     axes: np.ndarray  # (5, 3) unit joint axes
     tool: np.ndarray  # (4, 4) tool face pose
@@ -176,8 +178,7 @@ class _Frames:
 
 # Seeds (shoulder_lift, elbow_flex, wrist_flex) tried after q0; shoulder_pan comes from the
 # target azimuth and wrist_roll from q0. They cover near/far and high/low tool-down targets.
-_SEEDS_LIFT_ELBOW_WRIST = ((-1.2, 0.9, 1.3), (0.3, -0.3, 1.6), (-0.5, 0.6, 1.4),
-                           (0.9, -1.0, 1.4), (-1.6, 1.6, 0.9), (0.0, 0.0, 0.0))
+_SEEDS_LIFT_ELBOW_WRIST = ((0.3, -0.3, 1.6), (-0.5, 0.6, 1.4), (0.9, -1.0, 1.4))
 
 
 @dataclass
@@ -198,13 +199,15 @@ class ArmKinematics:
             raise ConfigError(f"home must have {len(self.joints)} values, got {self.home.shape}")
         if np.any(self.lower >= self.upper) or not self.within_limits(self.home):
             raise ConfigError("joint limits must satisfy lower < upper and contain home")
-        self._fixed = [homogeneous(rpy_matrix(j.rpy), j.xyz) for j in self.joints]
+        self._fixed = [(rpy_matrix(j.rpy), np.asarray(j.xyz, float)) for j in self.joints]
         self._axes = [np.asarray(j.axis, float) / np.linalg.norm(j.axis) for j in self.joints]
-        self._tool_fixed = homogeneous(rpy_matrix(self.tool.rpy), self.tool.xyz)
+        self._tool_fixed = (rpy_matrix(self.tool.rpy), np.asarray(self.tool.xyz, float))
         # Upper bound of the tool's distance from the first joint origin (fast reject).
         self._reach_bound = sum(np.linalg.norm(j.xyz) for j in self.joints[1:]) + float(
             np.linalg.norm(self.tool.xyz))
         self._workspace: TopDownWorkspace | None = None
+        # +1 if a positive shoulder_pan turns the arm counter-clockwise seen from above.
+        self._pan_sign = float(np.sign((self._fixed[0][0] @ self._axes[0])[2]))
 
     @classmethod
     def so101(cls, ik_config: IkConfig | None = None) -> ArmKinematics:
@@ -232,15 +235,18 @@ class ArmKinematics:
         return q
 
     def _frames(self, q: np.ndarray) -> _Frames:
-        t = np.eye(4)
+        rot, pos = np.eye(3), np.zeros(3)
         links, origins, axes = [], [], []
-        for fixed, axis, qi in zip(self._fixed, self._axes, q):
-            t = t @ fixed
-            origins.append(t[:3, 3].copy())
-            axes.append(t[:3, :3] @ axis)
-            t = t @ homogeneous(axis_angle_matrix(axis, qi), (0.0, 0.0, 0.0))
-            links.append(t)
-        return _Frames(links, np.array(origins), np.array(axes), t @ self._tool_fixed)
+        for (fixed_rot, fixed_xyz), axis, qi in zip(self._fixed, self._axes, q, strict=True):
+            pos = pos + rot @ fixed_xyz
+            rot = rot @ fixed_rot
+            origins.append(pos)
+            axes.append(rot @ axis)
+            rot = rot @ axis_angle_matrix(axis, qi)
+            links.append((rot, pos))
+        tool_rot, tool_xyz = self._tool_fixed
+        tool = homogeneous(rot @ tool_rot, pos + rot @ tool_xyz)
+        return _Frames(links, np.array(origins), np.array(axes), tool)
 
     def fk(self, q) -> np.ndarray:
         """4x4 pose of the tool face (suction cup) in the base frame for joint values q (5,)."""
@@ -249,7 +255,7 @@ class ArmKinematics:
     def fk_all(self, q) -> list[np.ndarray]:
         """4x4 poses of the 5 link frames (each after its joint), then the tool face."""
         f = self._frames(self._check_q(q))
-        return [*f.links, f.tool]
+        return [*(homogeneous(r, p) for r, p in f.links), f.tool]
 
     def jacobian(self, q) -> np.ndarray:
         """(6, 5) geometric Jacobian of the tool face: rows vx vy vz (m/rad), wx wy wz."""
@@ -282,25 +288,32 @@ class ArmKinematics:
 
     def _solve_from(self, seed: np.ndarray, target: np.ndarray, x_goal: np.ndarray | None,
                     tool_down: bool) -> np.ndarray:
-        """Damped least squares from one seed, clipped to the joint box after every step."""
+        """Levenberg-Marquardt from one seed, projected onto the joint box after every step.
+
+        A step that does not lower the error is rejected and the damping raised; the solve
+        ends when converged, when the damping explodes, or after 4 accepted steps that shrink
+        the error by < 2 % (stuck at a limit: another seed is the cheaper way out).
+        """
         cfg = self.ik_config
         q = np.clip(seed, self.lower, self.upper)
+        err, jac = self._residual(self._frames(q), target, x_goal, tool_down)
+        sq, lam, stalled = float(err @ err), cfg.damping, 0
         eye = np.eye(len(q))
-        prev, stalled = math.inf, 0
         for _ in range(cfg.max_iter):
-            err, jac = self._residual(self._frames(q), target, x_goal, tool_down)
-            sq = float(err @ err)
-            # Stop when converged, or after 4 steps that shrink the error by < 1 % (stuck at
-            # a joint limit or a local minimum: another seed is the cheaper way out).
-            stalled = stalled + 1 if sq > 0.98 * prev else 0
-            if sq < cfg.converged_m**2 or stalled >= 4:
+            if sq < cfg.converged_m**2 or stalled >= 4 or lam > 1.0:
                 break
-            prev = sq
-            step = np.linalg.solve(jac.T @ jac + cfg.damping**2 * eye, -jac.T @ err)
+            step = np.linalg.solve(jac.T @ jac + lam**2 * eye, -jac.T @ err)
             norm = float(np.max(np.abs(step)))
             if norm > cfg.max_step_rad:
                 step *= cfg.max_step_rad / norm
-            q = np.clip(q + step, self.lower, self.upper)
+            q_new = np.clip(q + step, self.lower, self.upper)
+            err_new, jac_new = self._residual(self._frames(q_new), target, x_goal, tool_down)
+            sq_new = float(err_new @ err_new)
+            if sq_new >= sq:
+                lam *= 4.0
+                continue
+            stalled = stalled + 1 if sq_new > 0.98 * sq else 0
+            q, err, jac, sq, lam = q_new, err_new, jac_new, sq_new, max(lam / 3.0, 1e-6)
         return q
 
     def _errors(self, q: np.ndarray, target: np.ndarray, yaw: float | None,
@@ -314,14 +327,13 @@ class ArmKinematics:
             yaw_err = abs(wrap_angle(math.atan2(f.tool[1, 0], f.tool[0, 0]) - yaw))
         return miss, axis_err, yaw_err, float(np.min(f.origins[2:, 2]))
 
-    def _seeds(self, target: np.ndarray, q0: np.ndarray | None) -> list[np.ndarray]:
+    def _seeds(self, target: np.ndarray, q0: np.ndarray | None,
+               tool_down: bool) -> list[np.ndarray]:
+        """q0 (or, position-only, home) first, then pan-towards-target generic seeds."""
         roll = 0.0 if q0 is None else float(q0[4])
-        # Pan turns the arm about axes[0]; its sign maps the target azimuth to a pan angle.
-        pan_sign = float(self._frames(self.home).axes[0][2])
-        pan = pan_sign * math.atan2(target[1], target[0])
-        seeds = [] if q0 is None else [q0]
-        seeds += [np.array([pan, *lew, roll]) for lew in _SEEDS_LIFT_ELBOW_WRIST]
-        return seeds
+        pan = self._pan_sign * math.atan2(target[1], target[0])
+        first = [q0] if q0 is not None else ([] if tool_down else [self.home])
+        return first + [np.array([pan, *lew, roll]) for lew in _SEEDS_LIFT_ELBOW_WRIST]
 
     def ik(self, position, yaw_rad: float | None = None, tool_down: bool = True,
            q0=None) -> np.ndarray:
@@ -329,8 +341,10 @@ class ArmKinematics:
 
         tool_down: tool axis straight down (-z); yaw_rad then fixes the tool yaw (None: the
         wrist_roll of q0, or 0, is kept). Without tool_down only the position is solved,
-        starting from q0 (or home). Seeds are tried in order (q0 first); the first solution
-        within tolerance and joint limits wins. Raises GeometryError otherwise.
+        starting from q0 (or home) so the redundant joints stay near it. Seeds are tried in
+        order (q0 first); the first solution within tolerance wins (every iterate is clipped
+        to the joint limits, and elbow/wrist must stay above the table). Raises
+        GeometryError otherwise.
         """
         target = np.asarray(position, dtype=float)
         if target.shape != (3,) or not np.all(np.isfinite(target)):
@@ -340,31 +354,32 @@ class ArmKinematics:
         q0 = None if q0 is None else self._check_q(q0)
         self._reject_obvious(target)
         x_goal = None if yaw_rad is None else tool_down_rotation(yaw_rad)[:, 0]
-        seeds = self._seeds(target, q0) if tool_down else [self.home if q0 is None else q0]
-        cfg, best = self.ik_config, (math.inf, None)
+        seeds = self._seeds(target, q0, tool_down)
+        cfg, best = self.ik_config, math.inf
         for seed in seeds:
             q = self._solve_from(seed, target, x_goal, tool_down)
             miss, axis_err, yaw_err, low = self._errors(q, target, yaw_rad, tool_down)
             ok_pose = axis_err <= cfg.axis_tol_rad and yaw_err <= cfg.yaw_tol_rad
             if miss <= cfg.position_tol_m and ok_pose and low >= cfg.min_link_height_m:
                 return q
-            best = min(best, (miss + axis_err * cfg.orientation_scale_m, q.tolist()))
+            best = min(best, miss + axis_err * cfg.orientation_scale_m)
         raise GeometryError(
             f"no IK solution for tool {'down ' if tool_down else ''}at "
             f"({target[0]:.3f}, {target[1]:.3f}, {target[2]:.3f}) m"
-            f"{'' if yaw_rad is None else f', yaw {math.degrees(yaw_rad):.1f} deg'}: best "
-            f"attempt misses by {best[0] * 1000:.1f} mm (pose error incl.) within joint limits")
+            f"{'' if yaw_rad is None else f', yaw {math.degrees(yaw_rad):.1f} deg'}: the best "
+            f"attempt within joint limits misses by {best * 1000:.1f} mm (tilt counted at "
+            f"{cfg.orientation_scale_m * 1000:.0f} mm/rad)")
 
     def _reject_obvious(self, target: np.ndarray) -> None:
         """Fast GeometryError for targets no joint values can reach."""
         if target[2] < 0.0:
             raise GeometryError(f"target z = {target[2]:.4f} m is below the table surface")
-        shoulder = self._fixed[0][:3, 3]
+        shoulder = self._fixed[0][1]
         dist = float(np.linalg.norm(target - shoulder))
         if dist > self._reach_bound:
             raise GeometryError(
-                f"target ({target[0]:.3f}, {target[1]:.3f}, {target[2]:.3f}) m is "
-                f"{dist:.3f} m from the shoulder, beyond the arm's reach ({self._reach_bound:.3f} m)")
+                f"target ({target[0]:.3f}, {target[1]:.3f}, {target[2]:.3f}) m is {dist:.3f} m "
+                f"from the shoulder, beyond the arm's reach ({self._reach_bound:.3f} m)")
 
     # ---- workspace -----------------------------------------------------------------------
 
@@ -403,16 +418,16 @@ def _radial_interval(kin: ArmKinematics, azimuth: float, z: float, r_hint: float
     return edges[0], edges[1]
 
 
-def measure_top_down_workspace(kin: ArmKinematics, z_range=(0.0, 0.08), r_hint: float = 0.2,
+def measure_top_down_workspace(kin: ArmKinematics, z_range=(0.0, 0.08), r_hint: float = 0.15,
                                resolution: float = 5e-4, margin: float = 2e-3) -> TopDownWorkspace:
     """Intersect the reachable radial intervals over heights and azimuths; shrink by margin.
 
-    Azimuths sampled: 0, +-pi/4 and +-azimuth_max, where azimuth_max keeps 0.05 rad of
+    Azimuths sampled: 0 and +-azimuth_max, where azimuth_max keeps 0.05 rad of
     shoulder_pan travel in reserve; heights: 5 levels spanning z_range. The radial
     reachable set is assumed to be one interval per ray (true for this arm; tests probe it).
     """
     pan_span = min(abs(kin.lower[0]), abs(kin.upper[0])) - 0.05
-    azimuths = (0.0, math.pi / 4, -math.pi / 4, pan_span, -pan_span)
+    azimuths = (0.0, pan_span, -pan_span)
     lo, hi = 0.0, math.inf
     for z in np.linspace(z_range[0], z_range[1], 5):
         for az in azimuths:
@@ -420,4 +435,5 @@ def measure_top_down_workspace(kin: ArmKinematics, z_range=(0.0, 0.08), r_hint: 
             lo, hi = max(lo, r_lo), min(hi, r_hi)
     if lo + 2 * margin >= hi:
         raise GeometryError("no top-down annulus is reachable over the whole height range")
-    return TopDownWorkspace(lo + margin, hi - margin, pan_span, z_range[0], z_range[1])
+    return TopDownWorkspace(float(lo + margin), float(hi - margin), float(pan_span),
+                            float(z_range[0]), float(z_range[1]))
