@@ -15,7 +15,9 @@ import sys
 from llara_edge.errors import LlaraEdgeError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("llara_edge.cli.demo", "run the embedded default: the simulator, no hardware"),
     "doctor": ("llara_edge.cli.doctor", "what this machine can run: engines, GPU, devices"),
+    "datagen": ("llara_edge.cli.datagen", "generate LLaVA-format training data in the simulator"),
 }
 DEFAULT_COMMAND = "demo"
 
