@@ -5,7 +5,7 @@ with the body origin at the centre of the object's footprint, half-way up its he
 resting object has z = height / 2. Shapes are prisms the suction cup can pick from the top:
 the top face is flat and contains the footprint centre (no rings).
 
-Held-out split (L3): colour i x shape j is held out when (i + 2 j) % 4 == 0. Each colour then
+Held-out split (L3): colour i x shape j is held out when (i + j) % 4 == 0. Each colour then
 has exactly two held-out shapes and each shape two held-out colours, so L1/L2 still see every
 colour and every shape, only never those combinations.
 """
@@ -27,7 +27,7 @@ COLOURS: dict[str, tuple[float, float, float, float]] = {
     "pink": (0.98, 0.50, 0.70, 1.0),
 }
 
-OBJECT_HEIGHT = 0.03  # m, every object shape is a prism this tall
+OBJECT_HEIGHT = 0.025  # m, every object shape is a prism this tall
 
 
 def _polygon(n: int, radius: float, phase: float = 0.0) -> tuple[tuple[float, float], ...]:
@@ -55,16 +55,16 @@ class Shape:
 
 
 SHAPES: dict[str, Shape] = {
-    "block": Shape((Part("box", (0.017, 0.017)),), 0.024),
-    "cylinder": Shape((Part("cylinder", (0.018,)),), 0.018),
-    "triangle": Shape((Part("prism", polygon=_polygon(3, 0.024, math.pi / 2)),), 0.024),
-    "hexagon": Shape((Part("prism", polygon=_polygon(6, 0.02)),), 0.02),
-    "pentagon": Shape((Part("prism", polygon=_polygon(5, 0.021, math.pi / 2)),), 0.021),
-    "cross": Shape((Part("box", (0.022, 0.008)), Part("box", (0.008, 0.022))), 0.0235),
-    "star": Shape((Part("prism", polygon=_polygon(3, 0.025, math.pi / 2)),
-                   Part("prism", polygon=_polygon(3, 0.025, -math.pi / 2))), 0.025),
-    "diamond": Shape((Part("prism", polygon=((0.025, 0.0), (0.0, 0.015), (-0.025, 0.0),
-                                             (0.0, -0.015))),), 0.025),
+    "block": Shape((Part("box", (0.015, 0.015)),), 0.0213),
+    "cylinder": Shape((Part("cylinder", (0.016,)),), 0.016),
+    "triangle": Shape((Part("prism", polygon=_polygon(3, 0.021, math.pi / 2)),), 0.021),
+    "hexagon": Shape((Part("prism", polygon=_polygon(6, 0.018)),), 0.018),
+    "pentagon": Shape((Part("prism", polygon=_polygon(5, 0.019, math.pi / 2)),), 0.019),
+    "cross": Shape((Part("box", (0.019, 0.007)), Part("box", (0.007, 0.019))), 0.0203),
+    "star": Shape((Part("prism", polygon=_polygon(3, 0.021, math.pi / 2)),
+                   Part("prism", polygon=_polygon(3, 0.021, -math.pi / 2))), 0.021),
+    "diamond": Shape((Part("prism", polygon=((0.021, 0.0), (0.0, 0.013), (-0.021, 0.0),
+                                             (0.0, -0.013))),), 0.021),
 }
 
 
@@ -79,8 +79,8 @@ class ContainerKind:
 
 
 CONTAINERS: dict[str, ContainerKind] = {
-    "pan": ContainerKind(half=0.06, floor=0.004, rim_height=0.018, rim_width=0.006),
-    "zone": ContainerKind(half=0.055, floor=0.001, rim_height=0.0, rim_width=0.0),
+    "pan": ContainerKind(half=0.055, floor=0.004, rim_height=0.016, rim_width=0.005),
+    "zone": ContainerKind(half=0.05, floor=0.001, rim_height=0.0, rim_width=0.0),
 }
 
 COLOUR_NAMES = tuple(COLOURS)
@@ -90,7 +90,7 @@ CONTAINER_NAMES = tuple(CONTAINERS)
 
 def is_held_out(colour: str, shape: str) -> bool:
     """True for colour x shape combinations reserved for level L3."""
-    return (COLOUR_NAMES.index(colour) + 2 * SHAPE_NAMES.index(shape)) % 4 == 0
+    return (COLOUR_NAMES.index(colour) + SHAPE_NAMES.index(shape)) % 4 == 0
 
 
 SEEN_COMBOS: tuple[tuple[str, str], ...] = tuple(

@@ -23,8 +23,8 @@ class SimConfig:
     timestep: float = 0.004  # s, physics step
     control_dt: float = 0.1  # s, one JointStepAction lasts this long
     settle_s: float = 0.6  # s of physics after a primitive before success is checked
-    camera_position: tuple[float, float, float] = (0.62, 0.0, 0.42)
-    camera_target: tuple[float, float, float] = (0.19, 0.0, 0.0)
+    camera_position: tuple[float, float, float] = (0.5, 0.0, 0.45)
+    camera_target: tuple[float, float, float] = (0.125, 0.0, 0.0)
     depth_min_m: float = 0.1  # D435 minimum z at this resolution is ~0.1-0.3 m
     depth_max_m: float = 1.5  # beyond: no data (0), as the sky above the table
     depth_window_px: int = 5  # odd side of the square whose median depth a pixel gets

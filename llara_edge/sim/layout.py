@@ -29,12 +29,15 @@ class Workspace:
     r_min: float
     r_max: float
     max_bearing: float = math.radians(70)
-    margin: float = 0.012  # m kept from both radii
-    gap: float = 0.012  # m of free table between two items
+    margin: float = 0.012  # m kept from both radii (object centres)
+    container_margin: float = 0.042  # m kept by container centres (room for place offsets)
+    gap: float = 0.01  # m of free table between two items
 
-    def radius_range(self, band: tuple[float, float]) -> tuple[float, float]:
+    def radius_range(self, band: tuple[float, float], container: bool = False
+                     ) -> tuple[float, float]:
         """Radial interval for a band given as fractions (lo, hi) of the shrunk annulus."""
-        lo, hi = self.r_min + self.margin, self.r_max - self.margin
+        m = self.container_margin if container else self.margin
+        lo, hi = self.r_min + m, self.r_max - m
         return lo + band[0] * (hi - lo), lo + band[1] * (hi - lo)
 
 
@@ -82,7 +85,7 @@ def _try_layout(rng: np.random.Generator, ws: Workspace, slots: list[Slot], in_v
                 tries: int) -> list[np.ndarray] | None:
     placed: list[tuple[Slot, np.ndarray]] = []
     for slot in slots:
-        lo, hi = ws.radius_range(slot.band)
+        lo, hi = ws.radius_range(slot.band, slot.container is not None)
         for _ in range(tries):
             r = math.sqrt(rng.uniform(lo * lo, hi * hi))  # uniform over the band's area
             th = rng.uniform(-ws.max_bearing, ws.max_bearing)

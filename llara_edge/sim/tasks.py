@@ -161,7 +161,8 @@ def _distractors(rng: np.random.Generator, draft: Draft, rule: LevelRule, family
     chosen = rng.choice(len(objs), size=rule.distractors, replace=False)
     boxes: list[tuple[str, str]] = []
     if draft.container is not None:
-        pool = [(c, k) for c in COLOUR_NAMES for k in CONTAINER_NAMES if (c, k) != draft.container]
+        pool = [(c, k) for c in COLOUR_NAMES for k in CONTAINER_NAMES
+                if (c, k) != draft.container and c != avoid_colour]
         picks = rng.choice(len(pool), size=rule.distractor_containers, replace=False)
         boxes = [pool[i] for i in sorted(picks)]
     return [objs[i] for i in sorted(chosen)], boxes
