@@ -70,76 +70,55 @@ def probe_jetson(release: Path = TEGRA_RELEASE, model: Path = DEVICE_TREE_MODEL)
     return Probe("jetson", True, f"{name}, {l4t}")
 
 
-def probe_llama_cpp() -> Probe:
+def _module_probe(name: str, module: str, missing: str,
+                  describe: Callable[[object, str], str]) -> Probe:
+    """Import `module` and describe it; absent or broken modules are findings, not errors."""
     try:
-        version = _version("llama_cpp")
+        version = _version(module)
         if version is None:
-            return Probe("llama.cpp", False, "llama-cpp-python not installed")
-        import llama_cpp
-
-        gpu = bool(llama_cpp.llama_supports_gpu_offload())
-        return Probe("llama.cpp", True, f"llama-cpp-python {version}, GPU offload: {gpu}")
+            return Probe(name, False, missing)
+        return Probe(name, True, describe(importlib.import_module(module), version))
     except Exception as exc:  # a broken native library is a finding
-        return Probe("llama.cpp", False, f"import failed: {exc}")
+        return Probe(name, False, f"import failed: {exc}")
+
+
+def probe_llama_cpp() -> Probe:
+    return _module_probe(
+        "llama.cpp", "llama_cpp", "llama-cpp-python not installed",
+        lambda m, v: f"llama-cpp-python {v}, GPU offload: {bool(m.llama_supports_gpu_offload())}")
 
 
 def probe_onnxruntime() -> Probe:
-    try:
-        version = _version("onnxruntime")
-        if version is None:
-            return Probe("onnxruntime", False, "onnxruntime not installed")
-        import onnxruntime as ort
-
-        providers = ", ".join(ort.get_available_providers())
-        return Probe("onnxruntime", True, f"{version}; providers: {providers}")
-    except Exception as exc:
-        return Probe("onnxruntime", False, f"import failed: {exc}")
+    return _module_probe(
+        "onnxruntime", "onnxruntime", "onnxruntime not installed",
+        lambda m, v: f"{v}; providers: {', '.join(m.get_available_providers())}")
 
 
 def probe_tensorrt() -> Probe:
-    try:
-        version = _version("tensorrt")
-    except Exception as exc:
-        return Probe("tensorrt", False, f"import failed: {exc}")
-    if version is None:
-        return Probe("tensorrt", False, "tensorrt not installed (engines build on the target)")
-    return Probe("tensorrt", True, f"TensorRT {version}")
+    return _module_probe("tensorrt", "tensorrt",
+                         "tensorrt not installed (engines build on the target)",
+                         lambda m, v: f"TensorRT {v}")
 
 
 def probe_torch() -> Probe:
-    try:
-        version = _version("torch")
-        if version is None:
-            return Probe("torch", False, "not installed (only the export extra needs it)")
-        import torch
+    return _module_probe("torch", "torch", "not installed (only the export extra needs it)",
+                         lambda m, v: f"{v}, CUDA available: {m.cuda.is_available()}")
 
-        cuda = torch.cuda.is_available()
-        return Probe("torch", True, f"{version}, CUDA available: {cuda}")
-    except Exception as exc:
-        return Probe("torch", False, f"import failed: {exc}")
+
+def _numba_cuda(m: object, version: str) -> str:
+    from numba import cuda
+
+    return f"{version}, CUDA available: {cuda.is_available()}"
 
 
 def probe_numba() -> Probe:
-    try:
-        version = _version("numba")
-        if version is None:
-            return Probe("numba", False, "numba not installed")
-        from numba import cuda
-
-        return Probe("numba", True, f"{version}, CUDA available: {cuda.is_available()}")
-    except Exception as exc:
-        return Probe("numba", False, f"import failed: {exc}")
+    return _module_probe("numba", "numba", "numba not installed", _numba_cuda)
 
 
 def probe_mujoco() -> Probe:
-    try:
-        version = _version("mujoco")
-    except Exception as exc:
-        return Probe("mujoco", False, f"import failed: {exc}")
-    if version is None:
-        return Probe("mujoco", False, "mujoco not installed")
     gl = os.environ.get("MUJOCO_GL", "egl (default)")
-    return Probe("mujoco", True, f"MuJoCo {version}, MUJOCO_GL={gl}")
+    return _module_probe("mujoco", "mujoco", "mujoco not installed",
+                         lambda m, v: f"MuJoCo {v}, MUJOCO_GL={gl}")
 
 
 def probe_realsense() -> Probe:
