@@ -1,0 +1,1 @@
+"""Virtual servo bus: simulated Feetech / Dynamixel servos answering on a pty."""
