@@ -17,6 +17,7 @@ from llara_edge.errors import LlaraEdgeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("llara_edge.cli.demo", "run the embedded default: the simulator, no hardware"),
     "doctor": ("llara_edge.cli.doctor", "what this machine can run: engines, GPU, devices"),
+    "eval": ("llara_edge.cli.eval", "closed-loop success of a policy checkpoint in the simulator"),
     "datagen": ("llara_edge.cli.datagen", "generate LLaVA-format training data in the simulator"),
 }
 DEFAULT_COMMAND = "demo"
