@@ -168,3 +168,40 @@ def test_usage_errors():
         fresh.oracle_objects()
     with pytest.raises(SimError):
         fresh.reset("fly", "L1", 0)
+
+
+def test_snap_to_table_puts_noisy_table_points_on_the_surface():
+    import numpy as np
+
+    from llara_edge.errors import DepthError
+    from llara_edge.sim.perception import snap_to_table
+
+    np.testing.assert_array_equal(snap_to_table(np.array([0.2, 0.0, -0.0004])), [0.2, 0.0, 0.0])
+    above = np.array([0.2, 0.1, 0.03])
+    assert snap_to_table(above) is above
+    with pytest.raises(DepthError, match="below the table"):
+        snap_to_table(np.array([0.2, 0.0, -0.05]))
+
+
+def test_policy_place_on_bare_table_is_executed():
+    """A place point on the table next to a zone (z measured a hair below 0) still runs."""
+    import numpy as np
+
+    from llara_edge.actions import PickPlaceAction
+    from llara_edge.sim import ScriptedExpert, SimConfig, TabletopEnv
+    from llara_edge.sim.camera import project_points
+    from llara_edge.sim.perception import pixel_to_base
+
+    env = TabletopEnv(SimConfig(width=160, height=120))
+    try:
+        env.reset("visual_manipulation", "L1", 0)
+        obs, expert = env.observe(), ScriptedExpert(env).act()
+        # bare table at (0.2, 0, 0) m for seed 0; its measured depth puts it 0.2 mm below z = 0
+        px = project_points(env.intrinsics, env.T_base_cam, np.array([[0.2, 0.0, 0.0]]))[0]
+        raw = pixel_to_base(obs.depth, obs.depth_scale, obs.intrinsics, obs.T_base_cam, tuple(px))
+        assert -0.01 < raw[2] < 0.0
+        spot = (float(px[0]) / 160, float(px[1]) / 120)
+        outcome = env.execute(PickPlaceAction(expert.pick, spot))
+        assert outcome.info["place_xyz"][2] == 0.0 and outcome.info["picked"]
+    finally:
+        env.close()

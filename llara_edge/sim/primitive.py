@@ -21,7 +21,7 @@ import numpy as np
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.errors import ConfigError
 from llara_edge.geometry.motion import MotionConfig, interpolate, plan_pick_place, plan_sweep
-from llara_edge.sim.perception import pixel_to_base
+from llara_edge.sim.perception import pixel_to_base, snap_to_table
 from llara_edge.sim.world import World
 
 SETPOINT_DT = 0.02  # s between servo setpoints (50 Hz, a typical bus write rate)
@@ -35,7 +35,7 @@ def image_points(obs, action: PickPlaceAction, window: int) -> tuple[np.ndarray,
     pick_px, place_px = action.pixels(intr.width, intr.height)
     pick = pixel_to_base(obs.depth, obs.depth_scale, intr, obs.T_base_cam, pick_px, window)
     place = pixel_to_base(obs.depth, obs.depth_scale, intr, obs.T_base_cam, place_px, window)
-    return pick, place
+    return snap_to_table(pick), snap_to_table(place)
 
 
 def _place_height(pick: np.ndarray, place: np.ndarray) -> np.ndarray:
