@@ -15,9 +15,9 @@ import math
 import numpy as np
 
 from llara_edge.errors import DepthError
+from llara_edge.geometry.camera import Intrinsics, deproject_pixel_to_point
 
 TABLE_SNAP_M = 0.01  # m: measured points this far below the table surface count as on it
-from llara_edge.geometry.camera import Intrinsics, deproject_pixel_to_point
 
 
 def depth_at(depth: np.ndarray, depth_scale: float, pixel: tuple[float, float],
