@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="first evaluation seed")
     parser.add_argument("--size", default="320x240", help="camera size WxH the policy sees")
     parser.add_argument("--inbc", action="store_true", help="no oracle boxes in the prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="LLaRA's eval uses 256")
     parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="GIFs and JSON")
 
 
@@ -40,15 +41,16 @@ def _print_table(results, levels: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy
     from llara_edge.cli.demo import _size
     from llara_edge.sim import TASK_FAMILIES, SimConfig, TabletopEnv
+    from llara_edge.sim.policy_agent import AgentConfig, PolicyAgent
     from llara_edge.sim.recorder import RolloutRecorder
     from llara_edge.sim.rollout import run_episode
-    from llara_edge.training.agent import AgentConfig, PolicyAgent, TorchTextPolicy
 
     width, height = _size(args.size)
-    agent = PolicyAgent(TorchTextPolicy.from_checkpoint(args.checkpoint),
-                        AgentConfig(describe=not args.inbc))
+    policy = TorchPolicy.load(args.checkpoint, PolicyConfig(max_new_tokens=args.max_new_tokens))
+    agent = PolicyAgent(policy, AgentConfig(describe=not args.inbc))
     env = TabletopEnv(SimConfig(width=width, height=height))
     results, gifs, start = [], [], time.perf_counter()
     try:

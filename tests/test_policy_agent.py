@@ -1,0 +1,73 @@
+"""A text policy as a simulator agent, and `llara-edge eval` end to end on a random checkpoint."""
+
+import json
+
+import pytest
+
+from llara_edge.formats import format_answer
+from llara_edge.sim import ScriptedExpert, SimConfig, TabletopEnv
+from llara_edge.sim.policy_agent import PolicyAgent
+from llara_edge.sim.rollout import run_episode
+
+
+class ExpertTextPolicy:
+    """Answers in LLaRA text with the expert's action; records the prompts it was given."""
+
+    def __init__(self, env: TabletopEnv, garbage_first: bool = False):
+        self.env, self.prompts, self.garbage_first = env, [], garbage_first
+
+    def generate(self, image, user_text):
+        self.prompts.append(user_text)
+        if self.garbage_first and len(self.prompts) == 1:
+            return ")</b>. <b>.", [], []
+        step = user_text.count("Step ") + 1
+        return format_answer([ScriptedExpert(self.env).act()], first_step=step), [], []
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = TabletopEnv(SimConfig(width=160, height=120))
+    yield env
+    env.close()
+
+
+def test_agent_builds_dinbc_prompts_with_history(env):
+    policy = ExpertTextPolicy(env)
+    result = run_episode(env, PolicyAgent(policy), "scene_understanding", "L1", 1)
+    assert result.success and result.steps >= 2
+    first, second = policy.prompts[:2]
+    assert first.startswith("<image>\n<task>Put all the ") and "</p> at <b>(" in first
+    assert "You have finished:" not in first
+    assert "\nYou have finished: Step 1: Pick up the object at <b>(" in second
+
+
+def test_malformed_answer_spends_a_step_and_the_loop_goes_on(env):
+    policy = ExpertTextPolicy(env, garbage_first=True)
+    agent = PolicyAgent(policy)
+    result = run_episode(env, agent, "visual_manipulation", "L1", 2)
+    assert result.errors and result.errors[0].startswith("ParseError")
+    assert result.success and result.steps == 2
+    assert agent.answers[0] == ")</b>. <b>."
+
+
+def test_eval_command_on_a_random_checkpoint(tmp_path, capsys):
+    pytest.importorskip("torch", reason="the reference backend needs the export extra")
+    from llara_edge.cli.main import main
+    from llara_edge.models.checkpoint import save_original
+    from llara_edge.models.llava import TinyConfig, build_tiny
+    from llara_edge.models.tokenizer import train_spm
+
+    texts = [f"Step {i}: Pick up the <p>red block</p> at <b>(0.{i:03d}, 0.5)</b>." for i in
+             range(200)]
+    tok = train_spm(texts, tmp_path / "tok", vocab_size=400)
+    model = build_tiny(TinyConfig(vocab_size=tok.vocab_size, layers=1, vision_layers=1))
+    ckpt = save_original(model, tok, tmp_path / "ckpt")
+    code = main(["eval", "--checkpoint", str(ckpt), "--episodes", "1", "--families",
+                 "visual_manipulation", "--levels", "L1", "--size", "160x120",
+                 "--max-new-tokens", "8", "--out", str(tmp_path / "eval")])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    assert report["table"] == {"visual_manipulation": {"L1": 0.0}}  # random weights: garbage
+    assert report["failed_steps"] >= 1
+    assert (tmp_path / "eval" / "visual_manipulation_L1_0.gif").is_file()
+    assert json.loads((tmp_path / "eval" / "eval.json").read_text())["table"] == report["table"]
