@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("llara_edge.cli.doctor", "what this machine can run: engines, GPU, devices"),
     "eval": ("llara_edge.cli.eval", "closed-loop success of a policy checkpoint in the simulator"),
     "datagen": ("llara_edge.cli.datagen", "generate LLaVA-format training data in the simulator"),
+    "export": ("llara_edge.export.cli", "checkpoint -> GGUF (quantised) + mmproj, parity-gated"),
 }
 DEFAULT_COMMAND = "demo"
 

@@ -1,0 +1,60 @@
+"""`llara-edge export CHECKPOINT --out DIR [--clip DIR] [--quant q8_0,q4_k_m]`.
+
+Writes one artifact directory (export/pipeline.py), prints progress on stderr, the parity
+table and, as the very last stdout line, one JSON object
+{"ok", "out", "seconds", "files": {name: bytes}, "parity": [...]}.
+Exit codes: 0 exported and parity passed; 1 parity gate failed (nothing published);
+2 bad input (one `llara-edge export: error: ...` line from the CLI entry point).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from llara_edge.errors import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="LLaVA checkpoint dir (either layout)")
+    parser.add_argument("--out", type=Path, required=True, help="artifact directory to create")
+    parser.add_argument("--clip", type=Path, help="CLIP vision tower dir (original layout)")
+    parser.add_argument("--quant", default="q8_0,q4_k_m", help="comma list; '' for f16 only")
+    parser.add_argument("--frames", type=int, default=4, help="simulator frames for parity")
+    parser.add_argument("--frame-size", default="320x240", help="parity camera WxH")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--thresholds", type=Path, help="parity thresholds JSON")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError as err:
+        raise ConfigError(f"--frame-size must be WxH, got {text!r}") from err
+    return w, h
+
+
+def run(args: argparse.Namespace) -> int:
+    from llara_edge.export.parity import format_table
+    from llara_edge.export.pipeline import ExportConfig, run_export
+
+    cfg = ExportConfig(
+        checkpoint=args.checkpoint, out=args.out, clip_dir=args.clip,
+        quants=tuple(q.strip() for q in args.quant.split(",") if q.strip()),
+        parity_frames=args.frames, frame_size=_size(args.frame_size),
+        max_new_tokens=args.max_new_tokens, thresholds=args.thresholds,
+        overwrite=args.overwrite, threads=args.threads,
+    )
+    report = run_export(cfg, progress=lambda msg: print(f"[export] {msg}", file=sys.stderr))
+    print(format_table(report.results))
+    files = {k: v["size"] for k, v in report.manifest.get("files", {}).items()}
+    if not report.ok:
+        print(f"llara-edge export: parity gate failed; nothing written to {args.out}",
+              file=sys.stderr)
+    print(json.dumps({"ok": report.ok, "out": str(args.out), "seconds": round(report.seconds, 2),
+                      "files": files, "parity": [r.to_dict() for r in report.results]}))
+    return 0 if report.ok else 1

@@ -1,0 +1,58 @@
+"""Simulator frames and LLaRA prompts for parity checks and INT8 calibration.
+
+Contract:
+    sim_frames(k, width=320, height=240, seed=0) -> list[ParityCase]
+    ParityCase(rgb (H, W, 3) uint8, user_text str, name str)
+
+Cases cycle over the pick-and-place task families and levels of llara_edge.sim with
+seeds seed, seed+1, ...; each prompt is the D-inBC prompt the policy sees (objects inlined
+with their boxes from the simulator's oracle), so parity is measured on the inputs the
+exported policy will really get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from llara_edge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ParityCase:
+    rgb: np.ndarray  # (H, W, 3) uint8 camera frame
+    user_text: str  # LLaRA user prompt with one <image> tag
+    name: str  # "family/level/seed"
+
+
+def _pick_place_families() -> list[str]:
+    from llara_edge.sim.tasks import TASK_REGISTRY
+
+    return [name for name, spec in TASK_REGISTRY.items() if spec.control == "pick_place"]
+
+
+def sim_frames(k: int, width: int = 320, height: int = 240, seed: int = 0) -> list[ParityCase]:
+    """k deterministic (frame, prompt) cases rendered by the MuJoCo tabletop."""
+    from llara_edge.formats import LlaraPrompt
+    from llara_edge.sim.config import SimConfig
+    from llara_edge.sim.env import TabletopEnv
+    from llara_edge.sim.tasks import LEVELS
+
+    if k < 1:
+        raise ConfigError(f"need at least one parity frame, got {k}")
+    families = _pick_place_families()
+    env = TabletopEnv(SimConfig(width=width, height=height))
+    cases = []
+    try:
+        for i in range(k):
+            family, level = families[i % len(families)], LEVELS[(i // len(families)) % len(LEVELS)]
+            obs = env.reset(family, level, seed + i)
+            task = env.task
+            boxes = {o.name: o.bbox for o in env.oracle_objects()}
+            mentioned = {n: boxes[n] for n in task.names if n in task.instruction}
+            text = LlaraPrompt(task.instruction, mentioned, describe=True).render()
+            cases.append(ParityCase(obs.rgb.copy(), text, f"{family}/{level}/{seed + i}"))
+    finally:
+        env.close()
+    return cases

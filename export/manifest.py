@@ -1,0 +1,95 @@
+"""manifest.json of an export directory: what was exported, from what, and every file's hash.
+
+Contract:
+    sha256_file(path) -> str
+    file_entries(root, names) -> {name: {"sha256": str, "size": int}}
+    source_hash(paths) -> str                  # one sha256 over the source files' hashes
+    write_manifest(root, manifest) -> Path     # atomic: tmp + fsync + rename, written last
+    load_manifest(root) -> dict                # ArtifactError unless every hash and size match
+
+The runtime accepts an export directory only through load_manifest: a directory without a
+manifest (an interrupted export), with a missing, truncated or altered file, or with an
+unknown manifest version is refused with an ArtifactError naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from llara_edge.errors import ArtifactError
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+_CHUNK = 1 << 20  # bytes read per hash update
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(_CHUNK):
+                digest.update(block)
+    except OSError as err:
+        raise ArtifactError(f"cannot read {path}: {err}") from err
+    return digest.hexdigest()
+
+
+def file_entries(root: str | Path, names: Iterable[str]) -> dict[str, dict]:
+    """Hash and size of each file (paths relative to root)."""
+    root = Path(root)
+    return {name: {"sha256": sha256_file(root / name), "size": (root / name).stat().st_size}
+            for name in sorted(names)}
+
+
+def source_hash(paths: Iterable[str | Path]) -> str:
+    """sha256 over "name sha256" lines of the source files, in name order."""
+    lines = sorted(f"{Path(p).name} {sha256_file(p)}" for p in paths)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def write_manifest(root: str | Path, manifest: dict) -> Path:
+    """Write root/manifest.json atomically (tmp file, fsync, rename)."""
+    root = Path(root)
+    final = root / MANIFEST_NAME
+    tmp = root / f".{MANIFEST_NAME}.tmp"
+    data = json.dumps({"manifest_version": MANIFEST_VERSION, **manifest}, indent=2)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(data + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ArtifactError(f"cannot write {final}: {err}") from err
+    return final
+
+
+def load_manifest(root: str | Path) -> dict:
+    """The manifest of an export directory, after checking every listed file."""
+    root = Path(root)
+    path = root / MANIFEST_NAME
+    if not path.is_file():
+        raise ArtifactError(f"not an export directory (no {MANIFEST_NAME}): {root}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"unreadable manifest {path}: {err}") from err
+    if manifest.get("manifest_version") != MANIFEST_VERSION:
+        raise ArtifactError(
+            f"unsupported manifest version {manifest.get('manifest_version')!r} in {path}"
+        )
+    for name, entry in (manifest.get("files") or {}).items():
+        target = root / name
+        if not target.is_file():
+            raise ArtifactError(f"missing artifact file {target} (listed in {path})")
+        size = target.stat().st_size
+        if size != entry.get("size"):
+            raise ArtifactError(f"artifact {target} is {size} bytes, manifest says {entry['size']}")
+        if sha256_file(target) != entry.get("sha256"):
+            raise ArtifactError(f"artifact {target} does not match its sha256 in {path}")
+    return manifest

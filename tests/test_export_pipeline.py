@@ -1,0 +1,179 @@
+"""`llara-edge export` end to end: artifact directory, manifest hashes, parity gate, bad input
+(one error line, exit 2, nothing left behind), a llava-hf model built by transformers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("gguf")
+
+from llara_edge.cli.main import main
+from llara_edge.errors import ArtifactError, DeviceError
+from llara_edge.export.manifest import load_manifest
+from llara_edge.models.checkpoint import save_original
+from llara_edge.models.llava import TinyConfig, build_tiny
+from llara_edge.models.tokenizer import train_spm
+
+TINY = TinyConfig(vocab_size=300, image_size=56, vision_layers=3, max_positions=512)
+FAST = ["--frames", "1", "--frame-size", "64x48", "--max-new-tokens", "6"]
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory) -> Path:
+    texts = [f"USER: put block {i} at ({i / 7:.3f}, 0.5) rotate [{i}] ASSISTANT: ok"
+             for i in range(200)]
+    out = tmp_path_factory.mktemp("tok")
+    train_spm(texts, out, vocab_size=TINY.vocab_size)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, tok_dir) -> Path:
+    return save_original(build_tiny(TINY, seed=1), tok_dir, tmp_path_factory.mktemp("c") / "ck")
+
+
+@pytest.fixture(scope="module")
+def exported(ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("e") / "art"
+    rc = main(["export", str(ckpt), "--out", str(out), "--quant", "q8_0", *FAST])
+    return rc, out
+
+
+def test_export_writes_a_verified_artifact(exported, capsys):
+    rc, out = exported
+    assert rc == 0
+    manifest = load_manifest(out)
+    assert set(manifest["files"]) == {"llm-f16.gguf", "llm-q8_0.gguf", "mmproj-f16.gguf",
+                                      "tokenizer.model"}
+    assert manifest["source"]["layout"] == "original" and len(manifest["source"]["sha256"]) == 64
+    rows = {r["name"]: r for r in manifest["parity"]["results"]}
+    assert rows["f16"]["answer_agreement"] == 1.0 and rows["f16"]["max_logit_diff"] < 0.05
+    assert manifest["tensorrt"]["available"] is False or manifest["tensorrt"]["version"]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_manifest_refuses_altered_or_truncated_files(exported, tmp_path):
+    _, out = exported
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    with open(copy / "llm-q8_0.gguf", "r+b") as fh:
+        fh.seek(1000)
+        fh.write(b"\x00\x01\x02")
+    with pytest.raises(ArtifactError, match="sha256"):
+        load_manifest(copy)
+    os.truncate(copy / "tokenizer.model", 10)
+    with pytest.raises(ArtifactError):
+        load_manifest(copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match=r"no manifest\.json"):
+        load_manifest(copy)
+
+
+def test_failing_gate_exits_1_and_publishes_nothing(ckpt, tmp_path, capsys):
+    strict = tmp_path / "strict.json"
+    bound = {"min_cosine": None, "max_logit_diff": 0.0, "min_answer_agreement": None,
+             "max_action_px": None}
+    strict.write_text(json.dumps({"f16": bound, "mmproj": bound}))
+    out = tmp_path / "art"
+    rc = main(["export", str(ckpt), "--out", str(out), "--quant", "", "--thresholds",
+               str(strict), *FAST])
+    captured = capsys.readouterr()
+    assert rc == 1 and not out.exists() and list(tmp_path.iterdir()) == [strict]
+    assert "FAIL: max_logit_diff" in captured.out
+    assert json.loads(captured.out.strip().splitlines()[-1])["ok"] is False
+
+
+def _edit(path: Path, **changes) -> None:
+    cfg = json.loads(path.read_text())
+    cfg.update(changes)
+    path.write_text(json.dumps(cfg))
+
+
+def _broken(ckpt: Path, tmp_path: Path, how: str) -> Path:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(ckpt, bad)
+    if how == "architecture":
+        _edit(bad / "config.json", architectures=["MistralForCausalLM"])
+    elif how == "tokenizer":
+        (bad / "tokenizer.model").unlink()
+    elif how == "clip":
+        _edit(bad / "clip" / "config.json", hidden_size=64, num_attention_heads=2)
+    elif how == "truncated":
+        os.truncate(bad / "model.safetensors", (bad / "model.safetensors").stat().st_size // 2)
+    return bad
+
+
+@pytest.mark.parametrize(("how", "message"), [
+    ("architecture", "unknown architecture"), ("tokenizer", "missing tokenizer"),
+    ("clip", "mismatched"), ("truncated", "safetensors"),
+])
+def test_bad_input_one_error_line_nothing_written(ckpt, tmp_path, capsys, how, message):
+    bad = _broken(ckpt, tmp_path, how)
+    out = tmp_path / "art"
+    assert main(["export", str(bad), "--out", str(out), *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("llara-edge export: error:") and message in err[-1]
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+def test_unwritable_output(ckpt, tmp_path, capsys):
+    """A destination whose parent cannot hold directories (a file: fails for root too)."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    assert main(["export", str(ckpt), "--out", str(blocker / "art"), *FAST]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_output_that_is_a_file_is_refused(ckpt, tmp_path, capsys):
+    target = tmp_path / "art"
+    target.write_text("x")
+    assert main(["export", str(ckpt), "--out", str(target), *FAST]) == 2
+    assert "exists" in capsys.readouterr().err and target.read_text() == "x"
+
+
+def test_tensorrt_missing_is_a_clear_device_error(tmp_path):
+    from llara_edge.export.trt_build import build_engine, tensorrt_status
+
+    if tensorrt_status()["available"]:
+        pytest.skip("tensorrt installed: engine builds are checked on the target")
+    with pytest.raises(DeviceError, match="tensorrt not installed"):
+        build_engine(tmp_path / "vision.onnx", tmp_path / "cache")
+
+
+def test_random_llava_hf_model_exports_and_passes_parity(tmp_path, tok_dir):
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+    )
+
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                              num_attention_heads=2, image_size=56, patch_size=14,
+                              projection_dim=64)
+    text = LlamaConfig(vocab_size=TINY.vocab_size + 2, hidden_size=128, intermediate_size=256,
+                       num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512)
+    model = LlavaForConditionalGeneration(LlavaConfig(
+        vision_config=vision, text_config=text, image_token_index=TINY.vocab_size,
+        image_seq_length=16))
+    src = tmp_path / "hf"
+    model.save_pretrained(src)
+    for name in ("tokenizer.model",):
+        (src / name).write_bytes((tok_dir / name).read_bytes())
+    out = tmp_path / "art"
+    assert main(["export", str(src), "--out", str(out), "--quant", "q8_0", *FAST]) == 0
+    manifest = load_manifest(out)
+    assert manifest["source"]["layout"] == "llava-hf"
+    assert {r["name"]: r for r in manifest["parity"]["results"]}["f16"]["answer_agreement"] == 1
