@@ -1,1 +1,41 @@
-"""kernels"""
+"""llara_edge.kernels: the hot paths of a control step, each with a plain NumPy reference.
+
+- constrained decoding: answer grammars (answer_grammars, bytefsm) compiled against a
+  tokenizer's vocabulary (token_grammar.compile_grammar), greedy decoding with jump forward
+  over any `extend` backend (constrained_decode.decode_constrained), masked argmax
+  (masked_argmax: numba; kernels/cuda/masked_argmax.cu via CMakeLists.txt);
+- fused vision projector (projector: NumPy reference and CPU path; projector_triton,
+  kernels/cuda/fused_projector.cu, trt_plugin for GPUs).
+
+Names below are imported on first use, so `import llara_edge.kernels` stays cheap (numba
+compiles nothing until a kernel is called; GPU SDKs are imported only by their modules).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "compile_grammar": "token_grammar",
+    "TokenGrammar": "token_grammar",
+    "GrammarSpec": "answer_grammars",
+    "GRAMMARS": "answer_grammars",
+    "decode_constrained": "constrained_decode",
+    "decode_greedy": "constrained_decode",
+    "DecodeResult": "constrained_decode",
+    "masked_argmax": "masked_argmax",
+    "masked_argmax_ref": "masked_argmax",
+    "pack_mask": "masked_argmax",
+    "project": "projector",
+    "project_ref": "projector",
+    "ProjectorWeights": "projector",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -1,0 +1,242 @@
+"""Answer grammars compiled against a tokenizer's real vocabulary: a token-level automaton.
+
+Contract:
+    g = compile_grammar("llara", tokenizer, names=("red block", "green pan"), n_vocab=None)
+    s = g.start()                    # GrammarState(dfa, tokens): immutable
+    g.forced(s) -> list[int]         # tokens to append in ONE extend pass (may be [])
+    g.mask(s) -> bool (n_vocab,)     # tokens allowed next (read-only view, EOS included only
+                                     # where the answer may end); g.mask_bits(s): packed uint32
+    g.step(s, token) -> s'           # ParseError("not_allowed") for a token outside the mask
+    g.advance(s, tokens) -> s'       # several steps
+    g.done(s) -> bool                # the answer is complete (stop decoding, no EOS needed)
+
+The byte DFA of the answer language (answer_grammars, bytefsm) is run over every piece's
+bytes from every DFA state once, at compile time (NumPy over the whole vocabulary), giving per
+state the allowed ids, their successor states and the mask. Forced runs (jump forward): where
+the DFA admits exactly one byte string L before the next choice, the forced tokens are those
+the tokenizer itself produces for L in context: the stream so far (from the last token that
+starts with a space, where sentencepiece cannot merge across) + L + probe continuations
+sampled from the grammar is encoded canonically; the tokens lying wholly inside L that all
+probes agree on are forced. When the history is not the tokenizer's own tokenization of its
+text (it would merge differently), nothing is forced and the mask decides, so forcing never
+produces a token sequence the tokenizer would not. Results are cached per (state, context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from llara_edge.errors import ParseError
+from llara_edge.kernels.answer_grammars import GrammarSpec, answer_node
+from llara_edge.kernels.bytefsm import ByteDFA, compile_dfa
+from llara_edge.kernels.masked_argmax import pack_mask
+from llara_edge.kernels.token_vocab import TokenVocab
+
+DONE = -2  # DFA state after EOS
+CONTEXT_TOKENS = 12  # how far back a forced run looks for a space-led piece
+N_EXTRA_PROBES = 4
+PROBE_BYTES = 6
+
+
+class GrammarState(NamedTuple):
+    dfa: int
+    tokens: tuple[int, ...]
+
+
+def _token_successors(dfa: ByteDFA, vocab: TokenVocab) -> np.ndarray:
+    """int32 (n_states, V): DFA state after each token's bytes from each state, n = dead."""
+    n = dfa.n_states
+    table = np.vstack([np.where(dfa.table < 0, n, dfa.table), np.full((1, 256), n)])
+    mat, lengths = vocab.matrix()
+    order = np.argsort(-lengths, kind="stable")  # longest first: active tokens = a prefix
+    cur = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, vocab.size))
+    sorted_len = lengths[order]
+    for j in range(mat.shape[1]):
+        k = int(np.searchsorted(-sorted_len, -j, side="left"))  # tokens with length > j
+        idx = order[:k]
+        cur[:, idx] = table[cur[:, idx], mat[idx, j][None, :]]
+    cur[:, lengths == 0] = n  # special pieces never move the automaton
+    return cur
+
+
+class TokenGrammar:
+    """Token-level automaton of one answer language over one vocabulary."""
+
+    def __init__(self, spec: GrammarSpec, vocab: TokenVocab, n_vocab: int | None = None):
+        self.spec, self.vocab = spec, vocab
+        self.n_vocab = vocab.size if n_vocab is None else int(n_vocab)
+        if self.n_vocab < vocab.size:
+            raise ParseError("bad_vocab", f"n_vocab {self.n_vocab} < tokenizer {vocab.size}")
+        self.dfa = compile_dfa(answer_node(spec))
+        n = self.dfa.n_states
+        succ = _token_successors(self.dfa, vocab)
+        self._allowed = np.zeros((n + 1, self.n_vocab), dtype=bool)  # row n: done (EOS only)
+        self._allowed[:n, : vocab.size] = succ != n
+        self._next: list[dict[int, int]] = []  # per state: allowed id -> next state
+        for s in range(n):
+            ids = np.flatnonzero(self._allowed[s])
+            self._next.append(dict(zip(ids.tolist(), succ[s, ids].tolist(), strict=True)))
+        self._ends = ~(self.dfa.table >= 0).any(axis=1)  # accepting, nothing may follow
+        self._allowed[:n, vocab.eos_id] = self.dfa.accept & ~self._ends
+        self._allowed[n, vocab.eos_id] = True
+        self._allowed.setflags(write=False)
+        self._bits = pack_mask(self._allowed)
+        self._literals = [self._literal(s) for s in range(n)]
+        self._probes: dict[int, list[bytes]] = {}
+        self._forced_cache: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+
+    # --- the automaton -------------------------------------------------------------------
+    def start(self) -> GrammarState:
+        return GrammarState(self.dfa.start, ())
+
+    def _row(self, state: GrammarState) -> int:
+        return self.dfa.n_states if state.dfa == DONE else state.dfa
+
+    def mask(self, state: GrammarState) -> np.ndarray:
+        return self._allowed[self._row(state)]
+
+    def mask_bits(self, state: GrammarState) -> np.ndarray:
+        return self._bits[self._row(state)]
+
+    def done(self, state: GrammarState) -> bool:
+        return state.dfa == DONE or bool(self._ends[state.dfa])
+
+    def step(self, state: GrammarState, token: int) -> GrammarState:
+        token = int(token)
+        if state.dfa != DONE:
+            if token == self.vocab.eos_id and self._allowed[state.dfa, token]:
+                return GrammarState(DONE, (*state.tokens, token))
+            nxt = self._next[state.dfa].get(token)
+            if nxt is not None:
+                return GrammarState(nxt, (*state.tokens, token))
+        raise ParseError("not_allowed", f"token {token} not allowed in state {state.dfa}",
+                         repr(self.vocab.text_of(state.tokens)))
+
+    def advance(self, state: GrammarState, tokens: Sequence[int]) -> GrammarState:
+        for t in tokens:
+            state = self.step(state, t)
+        return state
+
+    def accepts(self, tokens: Sequence[int]) -> bool:
+        """Whether `tokens` spell a complete answer (EOS optional at the end)."""
+        try:
+            state = self.advance(self.start(), tokens)
+        except ParseError:
+            return False
+        return state.dfa == DONE or bool(self.dfa.accept[state.dfa])
+
+    # --- jump forward --------------------------------------------------------------------
+    def _literal(self, s: int) -> tuple[bytes, int]:
+        """The byte string forced from DFA state s (up to the next choice) and its end state."""
+        out = bytearray()
+        table, accept = self.dfa.table, self.dfa.accept
+        while not accept[s]:
+            nxt = np.flatnonzero(table[s] >= 0)
+            if len(nxt) != 1:
+                break
+            out.append(int(nxt[0]))
+            s = int(table[s, nxt[0]])
+        return bytes(out), s
+
+    def _probe_set(self, end: int) -> list[bytes]:
+        """Continuations of the grammar after DFA state `end` (deterministic samples)."""
+        if end in self._probes:
+            return self._probes[end]
+        rng = np.random.default_rng(end)
+        firsts = _prefer_ascii(np.flatnonzero(self.dfa.table[end] >= 0))
+        if len(firsts) > 16:
+            firsts = firsts[np.linspace(0, len(firsts) - 1, 16).astype(int)]
+        starts = [*firsts.tolist(), *rng.choice(firsts, N_EXTRA_PROBES).tolist()] \
+            if len(firsts) else []
+        probes = [b""] if self.dfa.accept[end] else []
+        for b in starts:
+            walk, s = bytearray([b]), int(self.dfa.table[end, b])
+            while len(walk) < PROBE_BYTES and not self._ends[s]:
+                options = _prefer_ascii(np.flatnonzero(self.dfa.table[s] >= 0))
+                b = int(rng.choice(options))
+                walk.append(b)
+                s = int(self.dfa.table[s, b])
+            probes.append(bytes(walk))
+        self._probes[end] = probes
+        return probes
+
+    def forced(self, state: GrammarState) -> list[int]:
+        if state.dfa == DONE:
+            return []
+        lit, end = self._literals[state.dfa]
+        if not lit:
+            return []
+        hist = state.tokens
+        for start in _context_starts(hist, self.vocab):
+            key = (state.dfa, hist[start:])
+            if key not in self._forced_cache:
+                self._forced_cache[key] = self._forced_run(hist[start:], lit, end)
+            run = self._forced_cache[key]
+            if run is not None:
+                return list(run)
+        return []
+
+    def _forced_run(self, ctx_ids: tuple[int, ...], lit: bytes, end: int) -> list[int] | None:
+        """Tokens wholly inside `lit` that every probe's canonical encoding agrees on;
+        None when the context is not canonical (then a longer context is tried)."""
+        ctx = self.vocab.text_of(ctx_ids)
+        run: list[int] | None = None
+        for probe in self._probe_set(end):
+            toks = self.vocab.canonical(ctx + lit + probe)
+            if toks is None:
+                continue
+            if toks[: len(ctx_ids)] != list(ctx_ids):
+                return None
+            mine = _tokens_within(toks[len(ctx_ids):], len(lit), self.vocab)
+            run = mine if run is None else _common_prefix(run, mine)
+        return run or []
+
+
+def _prefer_ascii(values: np.ndarray) -> np.ndarray:
+    ascii_ = values[(values >= 0x20) & (values < 0x7F)]
+    return ascii_ if len(ascii_) else values
+
+
+def _context_starts(hist: tuple[int, ...], vocab: TokenVocab) -> list[int]:
+    """Where the canonical re-encoding may start: the last space-led piece, else the start."""
+    for i in range(len(hist) - 1, max(-1, len(hist) - 1 - CONTEXT_TOKENS), -1):
+        b = vocab.token_bytes[hist[i]]
+        if b and b[:1] == b" ":
+            return [i, 0] if i else [0]
+    return [0]
+
+
+def _tokens_within(toks: Sequence[int], n_bytes: int, vocab: TokenVocab) -> list[int]:
+    out, used = [], 0
+    for t in toks:
+        b = vocab.token_bytes[t]
+        if not b or used + len(b) > n_bytes:
+            break
+        out.append(t)
+        used += len(b)
+    return out
+
+
+def _common_prefix(a: list[int], b: list[int]) -> list[int]:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def compile_grammar(
+    kind: str,
+    tokenizer: object,
+    names: Sequence[str] | None = None,
+    n_vocab: int | None = None,
+    **options: object,
+) -> TokenGrammar:
+    """Compile answer grammar `kind` (answer_grammars.GRAMMARS) for `tokenizer` (an
+    SpmTokenizer or a TokenVocab); `n_vocab` is the logits width when larger than the
+    tokenizer (padded / added tokens are never allowed); options go to GrammarSpec."""
+    vocab = tokenizer if isinstance(tokenizer, TokenVocab) else TokenVocab.from_tokenizer(tokenizer)
+    spec = GrammarSpec(kind=kind, names=None if names is None else tuple(names), **options)
+    return TokenGrammar(spec, vocab, n_vocab)
