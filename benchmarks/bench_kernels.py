@@ -31,7 +31,7 @@ import numpy as np
 
 from llara_edge.actions import PickPlaceAction
 from llara_edge.formats import format_answer, format_llarva_answer
-from llara_edge.kernels.constrained_decode import decode_constrained
+from llara_edge.kernels.constrained_decode import decode_constrained, prefill_prefix
 from llara_edge.kernels.masked_argmax import masked_argmax
 from llara_edge.kernels.projector import ProjectorWeights, ProjectorWorkspace, project
 from llara_edge.kernels.token_grammar import compile_grammar
@@ -162,32 +162,47 @@ def bench_masks(tok, n_answers: int) -> dict:
     return out
 
 
+def _teacher(ids: list[int], vocab: TokenVocab, start: int):
+    """(first logits, extend_fn) of a model whose argmax is always the next canonical token."""
+    pos = [start]
+
+    def row() -> np.ndarray:
+        x = np.zeros(vocab.size, np.float32)
+        x[ids[pos[0]] if pos[0] < len(ids) else vocab.eos_id] = 1.0
+        return x
+
+    def extend(new):
+        pos[0] += len(new)
+        return row()[None]
+
+    return row(), extend
+
+
 def bench_passes(tok, n_answers: int) -> dict:
+    """Decode passes per action; 'prefilled' puts the forced opening into the prompt prefill."""
     vocab = TokenVocab.from_tokenizer(tok)
     rng = np.random.default_rng(4)
     out = {}
-    for label, names in (("prompt_names", NAMES), ("generic_names", None)):
-        g = compile_grammar("llara", vocab, names=names)
-        passes = tokens = 0
-        for i in range(n_answers):
-            ids = tok.encode(format_answer([_action(rng)], first_point_spaces=1 + i % 2))
-            pos = [0]
-
-            def row(p: int, ids=ids) -> np.ndarray:
-                x = np.zeros(vocab.size, np.float32)
-                x[ids[p] if p < len(ids) else vocab.eos_id] = 1.0
-                return x
-
-            def extend(new, pos=pos, row=row):
-                pos[0] += len(new)
-                return row(pos[0])[None]
-
-            result = decode_constrained(extend, g, row(0))
-            assert result.tokens == ids, "constrained decoding lost the canonical answer"
-            passes += result.n_forward_passes
-            tokens += len(ids)  # free greedy: len(ids) + EOS tokens -> len(ids) passes
-        out[label] = {"constrained": passes / n_answers, "free": tokens / n_answers,
-                      "ratio": passes / tokens}
+    for kind, names in (("llara", NAMES), ("llara", None), ("llara_pick", NAMES)):
+        g = compile_grammar(kind, vocab, names=names)
+        for prefilled in (False, True):
+            passes = tokens = 0
+            for i in range(n_answers):
+                action = _action(rng)
+                if kind == "llara_pick":
+                    action = PickPlaceAction(action.pick, action.place, action.rotation_deg,
+                                             object_name=action.object_name)
+                ids = tok.encode(format_answer([action], first_point_spaces=1 + i % 2))
+                prefix, state = prefill_prefix(g) if prefilled else ([], g.start())
+                first, extend = _teacher(ids, vocab, len(prefix))
+                result = decode_constrained(extend, g, first, state=state)
+                assert prefix + result.tokens == ids, "constrained decoding lost the answer"
+                passes += result.n_forward_passes
+                tokens += len(ids)  # free greedy: len(ids) + EOS tokens -> len(ids) passes
+            mode = "prefilled" if prefilled else "plain"
+            label = f"{kind}/{'names' if names else 'generic'}/{mode}"
+            out[label] = {"constrained": passes / n_answers, "free": tokens / n_answers,
+                          "ratio": passes / tokens}
     return out
 
 
@@ -252,7 +267,7 @@ def _print_table(masks: dict, passes: dict, proj: dict | None) -> None:
               f"(+argmax {r['ours']['mask_argmax_us']:.2f})  xgrammar {xg_txt}")
     print("forward passes per LLaRA action (constrained+jump-forward vs free greedy)")
     for label, r in passes.items():
-        print(f"  {label:14s} {r['constrained']:.1f} vs {r['free']:.1f}  ratio {r['ratio']:.3f}")
+        print(f"  {label:30s} {r['constrained']:.1f} vs {r['free']:.1f}  ratio {r['ratio']:.3f}")
     if proj:
         print("projector 576x1024->4096->4096 fp32 (median s)")
         for k, v in proj.items():

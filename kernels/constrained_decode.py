@@ -3,8 +3,12 @@
 Contract:
     extend_fn(token_ids: list[int]) -> logits (k, vocab)   # row i predicts the token after
                                                            # token_ids[i]; NumPy or torch
-    decode_constrained(extend_fn, grammar, logits=None, max_tokens=256)
+    decode_constrained(extend_fn, grammar, logits=None, max_tokens=256, state=None)
         -> DecodeResult(tokens, n_forward_passes, complete)
+    prefill_prefix(grammar) -> (tokens, state): the forced run at the start of the answer,
+        for the caller to append to the prompt's prefill (then pass `state` and the
+        prefill's last logits: the run costs no decode pass; `tokens` of the result then
+        exclude it)
     decode_greedy(extend_fn, logits, eos_id, max_tokens=256) -> DecodeResult   # free greedy
 
 `logits` is the last row of the prompt prefill ((vocab,)); it may be None when the grammar
@@ -26,7 +30,7 @@ import numpy as np
 
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.kernels.masked_argmax import masked_argmax
-from llara_edge.kernels.token_grammar import TokenGrammar
+from llara_edge.kernels.token_grammar import GrammarState, TokenGrammar
 
 ExtendFn = Callable[[Sequence[int]], object]
 
@@ -50,9 +54,10 @@ def decode_constrained(
     grammar: TokenGrammar,
     logits: object | None = None,
     max_tokens: int = 256,
+    state: GrammarState | None = None,
 ) -> DecodeResult:
     """Greedy tokens of a complete answer (see the module contract)."""
-    state = grammar.start()
+    state = grammar.start() if state is None else state
     row = None if logits is None else last_row(logits)
     tokens: list[int] = []
     fed, passes = 0, 0
@@ -74,6 +79,12 @@ def decode_constrained(
         state = grammar.step(state, choice)
         tokens.append(choice)
     return DecodeResult(tokens, passes, grammar.done(state))
+
+
+def prefill_prefix(grammar: TokenGrammar) -> tuple[list[int], GrammarState]:
+    """The answer's forced opening (e.g. " Step 1: Pick up the <p>") and the state after it."""
+    run = grammar.forced(grammar.start())
+    return run, grammar.advance(grammar.start(), run)
 
 
 def decode_greedy(

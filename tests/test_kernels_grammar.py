@@ -33,7 +33,7 @@ from llara_edge.kernels.answer_grammars import (
     unit_float_repr,
 )
 from llara_edge.kernels.bytefsm import compile_dfa
-from llara_edge.kernels.constrained_decode import decode_constrained
+from llara_edge.kernels.constrained_decode import decode_constrained, prefill_prefix
 from llara_edge.kernels.token_grammar import compile_grammar
 from llara_edge.kernels.token_vocab import TokenVocab
 
@@ -139,6 +139,18 @@ def test_formatted_answers_are_accepted_and_forced_runs_are_canonical(tok, vocab
         total_passes += result.n_forward_passes
     # number-heavy LLARVA answers save less than LLaRA's text-heavy steps
     assert total_passes < (0.45 if kind == "llara" else 0.85) * total_tokens
+
+
+def test_forced_opening_can_ride_in_the_prefill(tok, vocab):
+    grammar = compile_grammar("llara_pick", vocab, names=("red block", "green pan"))
+    prefix, state = prefill_prefix(grammar)
+    assert tok.decode(prefix) == "Step 1: Pick up the <p>"
+    action = random_action(np.random.default_rng(9), names=("green pan",), tools=("suction",))
+    ids = tok.encode(format_answer([action]))
+    teacher = Teacher(ids, tok.vocab_size, tok.eos_id)
+    teacher.pos = len(prefix)  # the prompt prefill already holds the opening
+    result = decode_constrained(teacher.extend, grammar, teacher.row(), state=state)
+    assert prefix + result.tokens == ids and result.complete
 
 
 def test_near_misses_are_rejected(tok, vocab):

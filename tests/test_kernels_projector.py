@@ -7,6 +7,7 @@ accumulations); fp16 outputs: 2e-3 * max|ref| + 1e-3 (one fp16 rounding of the r
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import shutil
 import subprocess
@@ -69,6 +70,16 @@ def test_matches_llava_torch_projector():
     out = np.empty((25, 64), dtype=np.float32)
     _close(project(feats[0].numpy(), w, out), want)
     _close(project_ref(feats[0].numpy(), w), want)
+
+
+def test_fp32_gelu_epilogue_against_math_erf():
+    from llara_edge.kernels.projector import _bias_gelu_
+
+    v = np.linspace(-12, 12, 400_001)
+    got = v.astype(np.float32)[None].copy()
+    _bias_gelu_(got, np.zeros(got.shape[1], np.float32))
+    exact = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in v])
+    assert (np.abs(got[0] - exact) <= 2e-6 * np.maximum(1.0, np.abs(v))).all()
 
 
 def test_reused_workspace_allocates_nothing_large():
