@@ -20,6 +20,7 @@ activations, RoPE scaling) is refused with an ArtifactError instead of being dro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -175,28 +176,19 @@ def to_numpy(tensor: torch.Tensor, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(t.numpy().astype(dtype, copy=False))
 
 
-def write_llm_gguf(
-    model: LlavaPolicyModel,
-    tokenizer: SpmTokenizer,
-    path: str | Path,
-    ftype: str = "f16",
-    name: str = "llara-edge policy",
-) -> Path:
-    """Write the language model + tokenizer as a LLaMA GGUF at `path` (see module docstring)."""
+def write_gguf(path: Path, arch: str, add_metadata: Callable[[object], None],
+               tensors: dict[str, torch.Tensor], dtype: type,
+               keep_f32: Callable[[str, torch.Tensor], bool]) -> Path:
+    """One GGUF file: metadata from `add_metadata(writer)`, then `tensors` in `dtype` (those
+    `keep_f32(name, tensor)` accepts in f32). Write errors become ArtifactError."""
     import gguf
 
-    if ftype not in LLM_FTYPES:
-        raise ConfigError(f"unknown GGUF ftype {ftype!r}; known: {sorted(LLM_FTYPES)}")
-    dtype, ftype_id = LLM_FTYPES[ftype]
-    cfg = model.llama_config
-    check_llama(cfg)
-    path = Path(path)
-    writer = gguf.GGUFWriter(str(path), arch="llama")
+    writer = gguf.GGUFWriter(str(path), arch=arch)
     try:
-        _add_metadata(writer, cfg, tokenizer, ftype_id, name)
-        for gguf_name, tensor in _tensors(model).items():
-            wide = tensor.dim() == 1  # norms stay f32
-            writer.add_tensor(gguf_name, to_numpy(tensor, np.float32 if wide else dtype))
+        add_metadata(writer)
+        for name, tensor in tensors.items():
+            wide = keep_f32(name, tensor)
+            writer.add_tensor(name, to_numpy(tensor, np.float32 if wide else dtype))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -205,3 +197,21 @@ def write_llm_gguf(
     finally:
         writer.close()
     return path
+
+
+def write_llm_gguf(
+    model: LlavaPolicyModel,
+    tokenizer: SpmTokenizer,
+    path: str | Path,
+    ftype: str = "f16",
+    name: str = "llara-edge policy",
+) -> Path:
+    """Write the language model + tokenizer as a LLaMA GGUF at `path` (see module docstring)."""
+    if ftype not in LLM_FTYPES:
+        raise ConfigError(f"unknown GGUF ftype {ftype!r}; known: {sorted(LLM_FTYPES)}")
+    dtype, ftype_id = LLM_FTYPES[ftype]
+    cfg = model.llama_config
+    check_llama(cfg)
+    return write_gguf(Path(path), "llama",
+                      lambda w: _add_metadata(w, cfg, tokenizer, ftype_id, name),
+                      _tensors(model), dtype, lambda _, t: t.dim() == 1)  # norms stay f32

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from llara_edge.errors import ArtifactError, ConfigError
-from llara_edge.export.gguf_llm import to_numpy
+from llara_edge.export.gguf_llm import write_gguf
 from llara_edge.models.llava import SELECT_FEATURES, LlavaPolicyModel
 from llara_edge.models.preprocess import PreprocessConfig
 
@@ -126,8 +126,6 @@ def write_mmproj_gguf(
     model: LlavaPolicyModel, preprocess: PreprocessConfig, path: str | Path, ftype: str = "f16"
 ) -> Path:
     """Write the mmproj GGUF at `path` (see module docstring)."""
-    import gguf
-
     if ftype not in MMPROJ_FTYPES:
         raise ConfigError(f"unknown mmproj ftype {ftype!r}; known: {sorted(MMPROJ_FTYPES)}")
     check_vision(model)
@@ -138,18 +136,7 @@ def write_mmproj_gguf(
         )
     dtype, ftype_id = MMPROJ_FTYPES[ftype]
     kept = kept_blocks(model.clip_config.num_hidden_layers, model.spec.select_layer)
-    path = Path(path)
-    writer = gguf.GGUFWriter(str(path), arch="clip")
-    try:
-        _add_metadata(writer, model, preprocess, kept, ftype_id)
-        for name, tensor in _tensors(model, kept).items():
-            wide = tensor.dim() == 1 or name in F32_TENSORS
-            writer.add_tensor(name, to_numpy(tensor, np.float32 if wide else dtype))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    except OSError as err:
-        raise ArtifactError(f"cannot write {path}: {err}") from err
-    finally:
-        writer.close()
-    return path
+    return write_gguf(Path(path), "clip",
+                      lambda w: _add_metadata(w, model, preprocess, kept, ftype_id),
+                      _tensors(model, kept), dtype,
+                      lambda n, t: t.dim() == 1 or n in F32_TENSORS)
