@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import PROMPT, llara_conversations
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.backends import load_backend_class
@@ -15,7 +16,6 @@ from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy, TorchRefere
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats import (
     VICUNA_V1,
-    LlaraPrompt,
     LlarvaPrompt,
     ProprioHistory,
     build_prompt,
@@ -27,22 +27,14 @@ from llara_edge.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
 from llara_edge.models.tokenizer import SpmTokenizer, train_spm
 
 TINY = TinyConfig(vocab_size=400, image_size=56, vision_layers=2, max_positions=1024)
-PROMPT = LlaraPrompt(
-    "Put the red block into the green pan.",
-    {"red block": (0.312, 0.617, 0.070, 0.094), "green pan": (0.742, 0.547, 0.195, 0.203)},
-)
 ACTION = PickPlaceAction((0.312, 0.617), (0.742, 0.547), -45, object_name="red block")
 FRAME = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
 
 
 @pytest.fixture(scope="module")
 def tok_dir(tmp_path_factory) -> Path:
-    texts = []
-    for i in range(150):
-        a = PickPlaceAction((i % 97 / 97, i % 89 / 89), (i % 83 / 83, 0.5), i % 360 - 180,
-                            object_name="red block")
-        texts.append(build_prompt(VICUNA_V1, PROMPT.render(), format_answer([a])))
-        texts.append(f"The next action step: [{i / 7:.4f}, -{i / 3:.4f}, 1] é ü")
+    texts = [text for i, conv in enumerate(llara_conversations(150))
+             for text in (conv, f"The next action step: [{i / 7:.4f}, -{i / 3:.4f}, 1] é ü")]
     out = tmp_path_factory.mktemp("tok")
     train_spm(texts, out, vocab_size=TINY.vocab_size)
     return out

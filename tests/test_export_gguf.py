@@ -12,35 +12,27 @@ import torch
 pytest.importorskip("llama_cpp")
 gguf = pytest.importorskip("gguf")
 
-from llara_edge.actions import PickPlaceAction  # noqa: E402
+from tiny_models import PROMPT, llara_conversations  # noqa: E402
+
 from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy  # noqa: E402
 from llara_edge.export.gguf_llm import write_llm_gguf  # noqa: E402
 from llara_edge.export.gguf_mmproj import FEATURE_LAYER_KEY, write_mmproj_gguf  # noqa: E402
 from llara_edge.export.gguf_runner import GgufRunner, stock_chat_answer  # noqa: E402
 from llara_edge.export.parity import token_cosines  # noqa: E402
 from llara_edge.export.quantize import quantize_gguf  # noqa: E402
-from llara_edge.formats import VICUNA_V1, LlaraPrompt, build_prompt, format_answer  # noqa: E402
 from llara_edge.models.checkpoint import save_original  # noqa: E402
 from llara_edge.models.llava import TinyConfig, build_tiny  # noqa: E402
 from llara_edge.models.tokenizer import train_spm  # noqa: E402
 
 # widths 256/512 so k-quants apply; 3 CLIP layers -> 2 blocks kept for select layer -2
 TINY = TinyConfig(vocab_size=400, image_size=56, vision_layers=3, max_positions=1024)
-PROMPT = LlaraPrompt("Put the red block into the green pan.",
-                     {"red block": (0.312, 0.617, 0.070, 0.094),
-                      "green pan": (0.742, 0.547, 0.195, 0.203)})
 TEXT = "USER: Put the red block into the green pan. ASSISTANT:"
 
 
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory) -> TorchPolicy:
-    texts = []
-    for i in range(150):
-        a = PickPlaceAction((i % 97 / 97, i % 89 / 89), (i % 83 / 83, 0.5), i % 360 - 180,
-                            object_name="red block")
-        texts.append(build_prompt(VICUNA_V1, PROMPT.render(), format_answer([a])))
     tok = tmp_path_factory.mktemp("tok")
-    train_spm(texts, tok, vocab_size=TINY.vocab_size)
+    train_spm(llara_conversations(150), tok, vocab_size=TINY.vocab_size)
     ckpt = save_original(build_tiny(TINY, seed=4), tok, tmp_path_factory.mktemp("c") / "ck")
     return TorchPolicy.load(ckpt, PolicyConfig(max_new_tokens=12))
 
