@@ -68,10 +68,10 @@ def default_mix() -> dict[str, float]:
     """Sampling weights of the batch groups after the curriculum (synth/: procedural text-only
     D-inBC, llara_edge.training.synthetic; text/: text-only variants of the simulator's D-inBC
     samples, llara_edge.training.data)."""
-    return {"synth/full": 2.0, "synth/short": 0.5, "text/dinbc/visual_manipulation": 0.5,
+    return {"synth/full": 3.0, "synth/short": 0.5, "text/dinbc/visual_manipulation": 0.5,
             "text/dinbc/rotate": 0.2, "text/localisation": 0.3,
-            "dinbc/visual_manipulation": 3.0, "dinbc/rotate": 0.8,
-            "dinbc/scene_understanding": 0.8, "inbc/visual_manipulation": 0.15,
+            "dinbc/visual_manipulation": 4.0, "dinbc/rotate": 0.8,
+            "dinbc/scene_understanding": 0.5, "inbc/visual_manipulation": 0.15,
             "inbc/rotate": 0.05, "inbc/scene_understanding": 0.05, "localisation": 0.3,
             "detection": 0.2, "llarva_action": 0.6, "llarva_trace": 0.2}
 
@@ -332,7 +332,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=REPO / "models" / "tiny-llara")
     p.add_argument("--work", type=Path, default=REPO / "runs" / "tiny-llara")
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=2800)
     p.add_argument("--curriculum-steps", type=int, default=400)
     p.add_argument("--episodes-scale", type=float, default=1.0, help="scale the episode counts")
     p.add_argument("--gate-seeds", type=int, default=50)
