@@ -1,7 +1,8 @@
-"""`llara-edge export CHECKPOINT --out DIR [--clip DIR] [--quant q8_0,q4_k_m]`.
+"""`llara-edge export CHECKPOINT --out DIR [--clip DIR] [--quant LIST] [--formats gguf,onnx]`.
 
-Writes one artifact directory (export/pipeline.py), prints progress on stderr, the parity
-table and, as the very last stdout line, one JSON object
+Writes one artifact directory (export/pipeline.py), draws a progress bar on stderr
+(export/progress.py), prints the parity table and, as the very last stdout line, one JSON
+object
 {"ok", "out", "seconds", "files": {name: bytes}, "parity": [...]}.
 Exit codes: 0 exported and parity passed; 1 parity gate failed (nothing published);
 2 bad input (one `llara-edge export: error: ...` line from the CLI entry point).
@@ -21,12 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="LLaVA checkpoint dir (either layout)")
     parser.add_argument("--out", type=Path, required=True, help="artifact directory to create")
     parser.add_argument("--clip", type=Path, help="CLIP vision tower dir (original layout)")
-    parser.add_argument("--quant", default="q8_0,q4_k_m", help="comma list; '' for f16 only")
+    parser.add_argument("--quant", default=None,
+                        help="comma list of GGUF quantisations (default q8_0,q4_k_m when gguf "
+                             "is exported); '' for f16 only")
+    parser.add_argument("--formats", default="gguf,onnx",
+                        help="comma list of artifact formats: gguf, onnx (default both)")
     parser.add_argument("--frames", type=int, default=4, help="simulator frames for parity")
     parser.add_argument("--frame-size", default="320x240", help="parity camera WxH")
-    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--max-new-tokens", type=int, default=96,
+                        help="greedy answer length in parity (a full LLaRA step is ~66)")
     parser.add_argument("--thresholds", type=Path, help="parity thresholds JSON")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads of torch, llama.cpp and onnxruntime during the export")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
 
 
@@ -38,18 +45,29 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _items(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 def run(args: argparse.Namespace) -> int:
     from llara_edge.export.parity import format_table
-    from llara_edge.export.pipeline import ExportConfig, run_export
+    from llara_edge.export.pipeline import ExportConfig, count_steps, run_export
+    from llara_edge.export.progress import ProgressBar
 
+    formats = _items(args.formats)
+    quant = args.quant if args.quant is not None else (
+        "q8_0,q4_k_m" if "gguf" in formats else "")
     cfg = ExportConfig(
-        checkpoint=args.checkpoint, out=args.out, clip_dir=args.clip,
-        quants=tuple(q.strip() for q in args.quant.split(",") if q.strip()),
+        checkpoint=args.checkpoint, out=args.out, clip_dir=args.clip, quants=_items(quant),
         parity_frames=args.frames, frame_size=_size(args.frame_size),
         max_new_tokens=args.max_new_tokens, thresholds=args.thresholds,
-        overwrite=args.overwrite, threads=args.threads,
+        overwrite=args.overwrite, threads=args.threads, formats=formats,
     )
-    report = run_export(cfg, progress=lambda msg: print(f"[export] {msg}", file=sys.stderr))
+    bar = ProgressBar(count_steps(cfg), label="export", stream=sys.stderr)
+    try:
+        report = run_export(cfg, progress=bar)
+    finally:
+        bar.close()
     print(format_table(report.results))
     files = {k: v["size"] for k, v in report.manifest.get("files", {}).items()}
     if not report.ok:

@@ -175,12 +175,13 @@ def _fmt(value: float | None) -> str:
 
 def format_table(results: list[VariantResult]) -> str:
     """Plain-text parity table, one row per variant, failures spelled out."""
-    head = f"{'variant':<10} {'cos_min':>9} {'logit_diff':>10} {'agree':>6} {'act_px':>7}  status"
+    w = max([10, *(len(r.name) for r in results)])
+    head = f"{'variant':<{w}} {'cos_min':>9} {'logit_diff':>10} {'agree':>6} {'act_px':>7}  status"
     rows = [head, "-" * len(head)]
     for r in results:
         status = "FAIL: " + "; ".join(r.failures) if r.failures else "ok"
         if r.note:
             status += f" ({r.note})"
-        rows.append(f"{r.name:<10} {_fmt(r.min_cosine):>9} {_fmt(r.max_logit_diff):>10} "
+        rows.append(f"{r.name:<{w}} {_fmt(r.min_cosine):>9} {_fmt(r.max_logit_diff):>10} "
                     f"{_fmt(r.answer_agreement):>6} {_fmt(r.max_action_px):>7}  {status}")
     return "\n".join(rows)

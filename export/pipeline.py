@@ -1,8 +1,18 @@
-"""The whole export: checkpoint -> GGUF LLM (f16 + quantised) + mmproj -> parity -> manifest.
+"""The whole export: checkpoint -> GGUF (LLM f16 + quantised, mmproj) + ONNX -> parity -> manifest.
 
 Contract:
-    report = run_export(ExportConfig(checkpoint=..., out=..., quants=("q8_0", "q4_k_m")))
+    report = run_export(ExportConfig(checkpoint=..., out=..., quants=("q8_0", "q4_k_m"),
+                                     formats=("gguf", "onnx")), progress=callable(str))
     report.ok, report.out, report.results (VariantResult list), report.manifest, report.seconds
+    count_steps(cfg) -> int      # how many times run_export calls `progress` (a progress bar)
+
+Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf, llm-<quant>.gguf, mmproj-f16.gguf;
+"onnx" writes vision.onnx, vision_features.onnx, projector.safetensors, embed.onnx and
+llm.onnx (export/onnx_vision.py, export/onnx_llm.py). Parity rows: f16 and each quant (GGUF
+LLM fed the reference image embeddings), mmproj (llama.cpp clip, reported), onnx (end to
+end: vision.onnx embeddings, then embed.onnx + llm.onnx with the prompt prefilled in two
+chunks and greedy decoding through the KV cache) and onnx-features (vision_features.onnx +
+the fused projector kernel). The tokenizer is always written.
 
 Everything is written into a temporary sibling of `out` (`.NAME.tmp-XXXX`) and renamed into
 place only after the parity gate passed and manifest.json (written last, atomically) is
@@ -14,12 +24,13 @@ to the target GPU and TensorRT version): the manifest records the tensorrt statu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +39,7 @@ from llara_edge.export import manifest as mf
 from llara_edge.export.quantize import QUANT_TYPES
 
 POLICY_FORMATS = ("llara",)  # parity prompts and parsers used by the gate
+FORMATS = ("gguf", "onnx")
 
 
 @dataclass(frozen=True)
@@ -38,17 +50,24 @@ class ExportConfig:
     quants: tuple[str, ...] = ("q8_0", "q4_k_m")
     parity_frames: int = 4
     frame_size: tuple[int, int] = (320, 240)  # W, H of the simulator camera for parity
-    max_new_tokens: int = 48
+    max_new_tokens: int = 96  # a one-step LLaRA answer is ~66 tokens (digits are tokens)
     policy_format: str = "llara"
     template: str = "vicuna_v1"
     thresholds: Path | None = None
     overwrite: bool = False
     threads: int = 1
+    formats: tuple[str, ...] = FORMATS
 
     def __post_init__(self) -> None:
         unknown = [q for q in self.quants if q not in QUANT_TYPES]
         if unknown:
             raise ConfigError(f"unknown quantisation {unknown}; known: {sorted(QUANT_TYPES)}")
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise ConfigError(f"formats must be a non-empty subset of {FORMATS}, got "
+                              f"{list(self.formats)}")
+        if self.quants and "gguf" not in self.formats:
+            raise ConfigError("quantisation applies to the GGUF LLM: add gguf to the formats")
         if self.policy_format not in POLICY_FORMATS:
             raise ConfigError(f"parity needs policy format in {POLICY_FORMATS}")
         if self.parity_frames < 1 or self.max_new_tokens < 1:
@@ -91,7 +110,8 @@ def _prepare_out(cfg: ExportConfig) -> Path:
     return tmp
 
 
-def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
+def _write_gguf(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
+    """GGUF files; the manifest's "llm" and "mmproj" sections."""
     from llara_edge.export.gguf_llm import write_llm_gguf
     from llara_edge.export.gguf_mmproj import write_mmproj_gguf
     from llara_edge.export.quantize import quantize_gguf
@@ -105,8 +125,52 @@ def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
         say(f"quantising llm-{q}.gguf (llama.cpp)")
         rep = quantize_gguf(tmp / "llm-f16.gguf", tmp / f"llm-{q}.gguf", q, cfg.threads)
         quant[q] = {"file": rep.path.name, "tensor_types": rep.tensor_types}
+    return {"llm": quant, "mmproj": {"file": "mmproj-f16.gguf"}}
+
+
+def _write_onnx(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
+    """ONNX graphs + projector weights; the manifest's "onnx" section."""
+    from importlib import metadata
+
+    from llara_edge.export.onnx_common import ONNX_FILES, OPSET
+    from llara_edge.export.onnx_llm import export_llm
+    from llara_edge.export.onnx_vision import export_vision
+
+    scratch = tmp / ".onnx-scratch"
+    try:
+        say("writing vision.onnx, vision_features.onnx, projector.safetensors")
+        vision = export_vision(model, info.preprocess, tmp, scratch)
+        say("writing embed.onnx, llm.onnx")
+        llm = export_llm(model, tmp, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    data = [p.name for p in (*vision.files, *llm.files) if p.name.endswith(".data")]
+    return {"onnx": {
+        **ONNX_FILES, "external_data": data, "opset": OPSET,
+        "onnx_version": metadata.version("onnx"),
+        "onnxruntime_version": metadata.version("onnxruntime"),
+        "image_tokens": vision.n_tokens, "drop": vision.drop, "kept_blocks": vision.kept_blocks,
+        "vision_hidden": vision.vision_hidden, "hidden": llm.hidden, "vocab": llm.vocab,
+        "layers": llm.layers, "kv_heads": llm.kv_heads, "head_dim": llm.head_dim,
+    }}
+
+
+# format -> writer(model, tok, info, cfg, tmp, say) -> manifest sections
+FORMAT_WRITERS: dict[str, Callable] = {"gguf": _write_gguf, "onnx": _write_onnx}
+
+
+def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
+    sections: dict = {}
+    for fmt in cfg.formats:
+        sections.update(FORMAT_WRITERS[fmt](model, tok, info, cfg, tmp, say))
     tok.save(tmp)
-    return quant
+    return sections
+
+
+def count_steps(cfg: ExportConfig) -> int:
+    """Progress calls of run_export: load, writers, frames, reference, parity rows, manifest."""
+    per_format = {"gguf": 2 + len(cfg.quants) + 1 + len(cfg.quants), "onnx": 2 + 2}
+    return 1 + sum(per_format[f] for f in cfg.formats) + 2 + 1
 
 
 class _MmprojOnly:
@@ -123,53 +187,94 @@ class _LlmOnly:
         self.generate = runner.generate
 
 
-def _parity(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> list:
-    from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy, TorchReferenceBackend
+def _gguf_parity(ctx: dict, say) -> list:
     from llara_edge.export import parity
-    from llara_edge.export.frames import sim_frames
     from llara_edge.export.gguf_runner import GgufRunner
 
-    thresholds = parity.load_thresholds(cfg.thresholds)
-    say(f"parity: rendering {cfg.parity_frames} simulator frames")
-    cases = sim_frames(cfg.parity_frames, *cfg.frame_size)
-    policy = TorchPolicy(TorchReferenceBackend(model, tok, info.preprocess),
-                         PolicyConfig(cfg.policy_format, cfg.template, cfg.max_new_tokens))
-    refs = parity.reference_outputs(policy, cases)
-    results = []
+    cfg, tmp, results = ctx["cfg"], ctx["tmp"], []
     for variant in ("f16", *cfg.quants):
         say(f"parity: {variant}")
         runner = GgufRunner(tmp / f"llm-{variant}.gguf", tmp / "mmproj-f16.gguf",
                             threads=cfg.threads)
         try:
             if variant == "f16":
-                mm = parity.measure("mmproj", _MmprojOnly(runner), refs, cases, policy)
+                mm = parity.measure("mmproj", _MmprojOnly(runner), *ctx["refs"])
                 mm.note = "llama.cpp clip; reported, see parity_thresholds.json"
                 results.append(mm)
-            results.append(parity.measure(variant, _LlmOnly(runner), refs, cases, policy))
+            results.append(parity.measure(variant, _LlmOnly(runner), *ctx["refs"]))
         finally:
             runner.close()
+    return results
+
+
+def _onnx_parity(ctx: dict, say) -> list:
+    from llara_edge.export import parity
+    from llara_edge.export.onnx_preprocess import preprocess_error, preprocess_model
+    from llara_edge.export.onnx_runner import OnnxFeaturesRunner, OnnxRunner
+
+    cfg, tmp, info = ctx["cfg"], ctx["tmp"], ctx["info"]
+    say("parity: onnx (vision.onnx + embed.onnx + llm.onnx, onnxruntime CPU)")
+    cases = ctx["refs"][1]
+    err = preprocess_error(preprocess_model(info.preprocess), [c.rgb for c in cases],
+                           info.preprocess)
+    ctx["sections"]["onnx"]["preprocess_error"] = err
+    row = parity.measure("onnx", OnnxRunner(tmp, cfg.threads), *ctx["refs"])
+    row.note = (f"end to end; preprocessing max {err['max_abs_lsb']:g} LSB on "
+                f"{100 * err['mismatch_fraction']:.3f}% of values")
+    say("parity: onnx-features (vision_features.onnx + fused projector)")
+    feats = parity.measure("onnx-features", OnnxFeaturesRunner(tmp, cfg.threads), *ctx["refs"])
+    return [row, feats]
+
+
+# format -> parity rows(ctx, say); ctx: cfg, tmp, info, refs (refs, cases, policy), sections
+FORMAT_PARITY: dict[str, Callable] = {"gguf": _gguf_parity, "onnx": _onnx_parity}
+
+
+def _parity(model, tok, info, cfg: ExportConfig, tmp: Path, sections: dict, say) -> list:
+    from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy, TorchReferenceBackend
+    from llara_edge.export import parity
+    from llara_edge.export.frames import sim_frames
+
+    thresholds = parity.load_thresholds(cfg.thresholds)
+    say(f"parity: rendering {cfg.parity_frames} simulator frames")
+    cases = sim_frames(cfg.parity_frames, *cfg.frame_size)
+    policy = TorchPolicy(TorchReferenceBackend(model, tok, info.preprocess),
+                         PolicyConfig(cfg.policy_format, cfg.template, cfg.max_new_tokens))
+    say("parity: torch reference answers")
+    refs = parity.reference_outputs(policy, cases)
+    ctx = {"cfg": cfg, "tmp": tmp, "info": info, "refs": (refs, cases, policy),
+           "sections": sections}
+    results = []
+    for fmt in cfg.formats:
+        results += FORMAT_PARITY[fmt](ctx, say)
     for res in results:
         parity.gate(res, thresholds)
     return results
 
 
-def _manifest(cfg, info, tok, quant, results, tmp: Path) -> dict:
+def _source(info, tok) -> dict:
+    """Where the weights came from; hashed right after loading (a checkpoint that a training
+    job rewrites during a long export must not be credited with the old weights' export)."""
+    sources = [*info.weight_files, info.path / "config.json", tok.model_file]
+    return {"checkpoint": str(info.path.resolve()), "layout": info.layout,
+            "clip_dir": str(info.clip_dir) if info.clip_dir else None,
+            "sha256": mf.source_hash(sources)}
+
+
+def _manifest(cfg, info, source, sections, results, tmp: Path) -> dict:
     from llara_edge.export.trt_build import tensorrt_status
 
-    sources = [*info.weight_files, info.path / "config.json", tok.model_file]
     names = [p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".")]
     return {
-        "source": {"checkpoint": str(info.path.resolve()), "layout": info.layout,
-                   "clip_dir": str(info.clip_dir) if info.clip_dir else None,
-                   "sha256": mf.source_hash(sources)},
+        "source": source,
         "policy_format": cfg.policy_format,
         "template": cfg.template,
         "preprocess": info.preprocess.to_dict(),
         "multimodal": {"select_layer": info.spec.select_layer,
                        "select_feature": info.spec.select_feature,
                        "projector_type": info.spec.projector_type},
-        "llm": quant,
-        "mmproj": {"file": "mmproj-f16.gguf"},
+        "formats": list(cfg.formats),
+        **sections,
         "tokenizer": "tokenizer.model",
         "tensorrt": tensorrt_status(),
         "tools": _tool_versions(),
@@ -179,22 +284,42 @@ def _manifest(cfg, info, tok, quant, results, tmp: Path) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch uses `threads` CPU threads during the export (as llama.cpp and onnxruntime do),
+    restored afterwards: oversubscribed BLAS threads crawl on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_export(cfg: ExportConfig, progress: Callable[[str], None] | None = None) -> ExportReport:
     """Export, gate and publish (see module docstring)."""
+    with _torch_threads(cfg.threads):
+        return _run_export(cfg, progress or (lambda msg: None))
+
+
+def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:
     from llara_edge.models.checkpoint import load_checkpoint
 
-    say = progress or (lambda msg: None)
     start = time.perf_counter()
     say(f"loading {cfg.checkpoint}")
     model, tok, info = load_checkpoint(cfg.checkpoint, cfg.clip_dir)
+    source = _source(info, tok)
     tmp = _prepare_out(cfg)
     try:
-        quant = _write_files(model, tok, info, cfg, tmp, say)
-        results = _parity(model, tok, info, cfg, tmp, say)
+        sections = _write_files(model, tok, info, cfg, tmp, say)
+        results = _parity(model, tok, info, cfg, tmp, sections, say)
         report = ExportReport(ok=not any(r.failures for r in results), out=cfg.out,
                               results=results)
+        say("writing manifest.json" if report.ok else "parity gate failed: nothing published")
         if report.ok:
-            report.manifest = _manifest(cfg, info, tok, quant, results, tmp)
+            report.manifest = _manifest(cfg, info, source, sections, results, tmp)
             mf.write_manifest(tmp, report.manifest)
             _publish(tmp, cfg.out)
     except OSError as err:

@@ -1,8 +1,11 @@
-"""`llara-edge export` end to end: artifact directory, manifest hashes, parity gate, bad input
-(one error line, exit 2, nothing left behind), a llava-hf model built by transformers."""
+"""`llara-edge export` end to end: artifact directory (GGUF + ONNX), manifest hashes, parity
+gate, progress bar, bad input (one error line, exit 2, nothing left behind), a llava-hf model
+built by transformers."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from pathlib import Path
@@ -16,12 +19,16 @@ pytest.importorskip("gguf")
 from llara_edge.cli.main import main
 from llara_edge.errors import ArtifactError, DeviceError
 from llara_edge.export.manifest import load_manifest
+from llara_edge.export.pipeline import ExportConfig, count_steps
+from llara_edge.export.progress import ProgressBar
 from llara_edge.models.checkpoint import save_original
 from llara_edge.models.llava import TinyConfig, build_tiny
 from llara_edge.models.tokenizer import train_spm
 
 TINY = TinyConfig(vocab_size=300, image_size=56, vision_layers=3, max_positions=512)
 FAST = ["--frames", "1", "--frame-size", "64x48", "--max-new-tokens", "6"]
+ONNX_FILES = {"vision.onnx", "vision_features.onnx", "projector.safetensors", "embed.onnx",
+              "llm.onnx"}
 
 
 @pytest.fixture(scope="module")
@@ -41,25 +48,57 @@ def ckpt(tmp_path_factory, tok_dir) -> Path:
 @pytest.fixture(scope="module")
 def exported(ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("e") / "art"
-    rc = main(["export", str(ckpt), "--out", str(out), "--quant", "q8_0", *FAST])
-    return rc, out
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(["export", str(ckpt), "--out", str(out), "--quant", "q8_0", *FAST])
+    return rc, out, err.getvalue()
 
 
-def test_export_writes_a_verified_artifact(exported, capsys):
-    rc, out = exported
+def test_export_writes_a_verified_artifact(exported):
+    rc, out, _ = exported
     assert rc == 0
     manifest = load_manifest(out)
     assert set(manifest["files"]) == {"llm-f16.gguf", "llm-q8_0.gguf", "mmproj-f16.gguf",
-                                      "tokenizer.model"}
+                                      "tokenizer.model", *ONNX_FILES}
     assert manifest["source"]["layout"] == "original" and len(manifest["source"]["sha256"]) == 64
     rows = {r["name"]: r for r in manifest["parity"]["results"]}
     assert rows["f16"]["answer_agreement"] == 1.0 and rows["f16"]["max_logit_diff"] < 0.05
+    assert rows["onnx"]["answer_agreement"] == 1.0 and rows["onnx"]["max_logit_diff"] < 1e-3
+    assert rows["onnx"]["min_cosine"] > 0.999 and rows["onnx-features"]["min_cosine"] > 0.999
+    onnx = manifest["onnx"]
+    assert {onnx[k] for k in ("vision", "vision_features", "projector", "embed", "llm")} == \
+        ONNX_FILES
+    assert onnx["opset"] >= 17 and onnx["onnxruntime_version"] and onnx["layers"] == TINY.layers
+    assert onnx["preprocess_error"]["max_abs_lsb"] <= 2
     assert manifest["tensorrt"]["available"] is False or manifest["tensorrt"]["version"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
 
+def test_progress_bar_counts_every_step(exported):
+    lines = [ln for ln in exported[2].splitlines() if ln.startswith("[export] [")]
+    cfg = ExportConfig(checkpoint=Path("x"), out=Path("y"), quants=("q8_0",))
+    total = count_steps(cfg)
+    assert len(lines) == total and f" {total}/{total} " in lines[-1]
+    assert "writing manifest.json" in lines[-1] and "#" * 20 in lines[-1]
+
+
+def test_progress_bar_redraws_in_place_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    ticks = iter([0.0, 5.0, 75.0])
+    stream = Tty()
+    bar = ProgressBar(2, stream=stream, width=4, clock=lambda: next(ticks))
+    bar("one")
+    bar("two")
+    bar.close()
+    assert stream.getvalue() == ("\r\x1b[K[export] [##..] 1/2  0:05  one"
+                                 "\r\x1b[K[export] [####] 2/2  1:15  two\n")
+
+
 def test_manifest_refuses_altered_or_truncated_files(exported, tmp_path):
-    _, out = exported
+    _, out, _ = exported
     import shutil
 
     copy = tmp_path / "copy"
@@ -83,12 +122,27 @@ def test_failing_gate_exits_1_and_publishes_nothing(ckpt, tmp_path, capsys):
              "max_action_px": None}
     strict.write_text(json.dumps({"f16": bound, "mmproj": bound}))
     out = tmp_path / "art"
-    rc = main(["export", str(ckpt), "--out", str(out), "--quant", "", "--thresholds",
-               str(strict), *FAST])
+    rc = main(["export", str(ckpt), "--out", str(out), "--formats", "gguf", "--quant", "",
+               "--thresholds", str(strict), *FAST])
     captured = capsys.readouterr()
     assert rc == 1 and not out.exists() and list(tmp_path.iterdir()) == [strict]
     assert "FAIL: max_logit_diff" in captured.out
     assert json.loads(captured.out.strip().splitlines()[-1])["ok"] is False
+
+
+def test_onnx_only_export_and_format_errors(ckpt, tmp_path, capsys):
+    out = tmp_path / "art"
+    assert main(["export", str(ckpt), "--out", str(out), "--formats", "onnx", *FAST]) == 0
+    manifest = load_manifest(out)
+    assert set(manifest["files"]) == {"tokenizer.model", *ONNX_FILES}
+    assert "llm" not in manifest and manifest["formats"] == ["onnx"]
+    assert [r["name"] for r in manifest["parity"]["results"]] == ["onnx", "onnx-features"]
+    capsys.readouterr()
+    for bad in (["--formats", "onnx", "--quant", "q8_0"], ["--formats", "tflite"]):
+        assert main(["export", str(ckpt), "--out", str(tmp_path / "x"), *bad, *FAST]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+            "llara-edge export: error:")
+    assert not (tmp_path / "x").exists()
 
 
 def _edit(path: Path, **changes) -> None:
@@ -151,6 +205,26 @@ def test_tensorrt_missing_is_a_clear_device_error(tmp_path):
         build_engine(tmp_path / "vision.onnx", tmp_path / "cache")
 
 
+def test_tensorrt_profiles_cover_every_dynamic_input_of_the_exported_graphs(exported):
+    """The profile build_engine gives TensorRT, from the ONNX graphs' real input shapes."""
+    import onnx
+
+    from llara_edge.export.trt_build import default_shapes
+
+    _, out, _ = exported
+    for name in ("vision.onnx", "llm.onnx", "embed.onnx"):
+        graph = onnx.load(str(out / name), load_external_data=False).graph
+        inputs = {i.name: tuple(d.dim_value if d.HasField("dim_value") else -1
+                                for d in i.type.tensor_type.shape.dim) for i in graph.input}
+        shapes = default_shapes(inputs, frame_hw=(240, 320), max_context=512)
+        assert set(shapes) == {n for n, s in inputs.items() if -1 in s} == set(inputs)
+        for input_name, (low, opt, high) in shapes.items():
+            static = [d for d in inputs[input_name] if d != -1]
+            assert all(a <= b <= c for a, b, c in zip(low, opt, high, strict=True))
+            assert [d for d, s in zip(high, inputs[input_name], strict=True) if s != -1] == static
+    assert shapes["input_ids"] == ((1, 1), (1, 1), (1, 512))
+
+
 def test_random_llava_hf_model_exports_and_passes_parity(tmp_path, tok_dir):
     from transformers import (
         CLIPVisionConfig,
@@ -176,4 +250,6 @@ def test_random_llava_hf_model_exports_and_passes_parity(tmp_path, tok_dir):
     assert main(["export", str(src), "--out", str(out), "--quant", "q8_0", *FAST]) == 0
     manifest = load_manifest(out)
     assert manifest["source"]["layout"] == "llava-hf"
-    assert {r["name"]: r for r in manifest["parity"]["results"]}["f16"]["answer_agreement"] == 1
+    rows = {r["name"]: r for r in manifest["parity"]["results"]}
+    assert rows["f16"]["answer_agreement"] == 1 and rows["onnx"]["answer_agreement"] == 1
+    assert set(manifest["files"]) >= ONNX_FILES

@@ -1,0 +1,201 @@
+"""ONNX export: vision graphs with the preprocessing folded in, embed + KV-cache LLM graphs, run
+with onnxruntime against the torch reference, for random tiny LLaVAs in both checkpoint layouts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from llara_edge.errors import ArtifactError
+from llara_edge.export.onnx_llm import export_llm
+from llara_edge.export.onnx_preprocess import preprocess_error, preprocess_model
+from llara_edge.export.onnx_runner import (
+    OnnxFeaturesRunner,
+    OnnxRunner,
+    load_projector,
+)
+from llara_edge.export.onnx_vision import export_vision
+from llara_edge.export.parity import token_cosines
+from llara_edge.models.checkpoint import load_checkpoint, save_original
+from llara_edge.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
+from llara_edge.models.preprocess import PreprocessConfig, preprocess_image
+from llara_edge.models.tokenizer import train_spm
+
+VOCAB = 300
+# GQA (4 query heads over 2 kv heads) in the original layout; 3 CLIP layers -> 2 kept
+TINY = TinyConfig(vocab_size=VOCAB, image_size=56, vision_hidden=64, vision_heads=2,
+                  vision_intermediate=128, vision_layers=3, hidden=64, intermediate=128,
+                  heads=4, kv_heads=2, max_positions=256)
+LOGIT_TOL = 1e-4  # fp32 torch vs onnxruntime, measured ~1e-6
+FRAMES = {"landscape": (48, 64), "portrait": (90, 50)}  # H, W of the raw camera frames
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tok")
+    texts = [f"USER: put block {i} at ({i / 7:.3f}, 0.5) ASSISTANT: ok" for i in range(120)]
+    train_spm(texts, out, vocab_size=VOCAB)
+    return out
+
+
+def _hf_checkpoint(tok_dir: Path, where: Path) -> Path:
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+    )
+
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                              num_attention_heads=2, image_size=56, patch_size=14,
+                              projection_dim=64)
+    text = LlamaConfig(vocab_size=VOCAB + 2, hidden_size=64, intermediate_size=128,
+                       num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=256)
+    model = LlavaForConditionalGeneration(LlavaConfig(
+        vision_config=vision, text_config=text, image_token_index=VOCAB, image_seq_length=16))
+    model.save_pretrained(where)
+    shutil.copy(tok_dir / "tokenizer.model", where / "tokenizer.model")
+    return where
+
+
+@pytest.fixture(scope="module", params=["original", "llava-hf"])
+def exported(request, tok_dir, tmp_path_factory):
+    """(model, preprocess, export dir) of one layout, loaded back through load_checkpoint."""
+    root = tmp_path_factory.mktemp(request.param)
+    if request.param == "original":
+        ckpt = save_original(build_tiny(TINY, seed=3), tok_dir, root / "ckpt")
+    else:
+        ckpt = _hf_checkpoint(tok_dir, root / "ckpt")
+    model, _, info = load_checkpoint(ckpt)
+    assert info.layout == request.param
+    out = root / "onnx"
+    out.mkdir()
+    export_vision(model, info.preprocess, out, root / "scratch")
+    export_llm(model, out, root / "scratch")
+    return model, info.preprocess, out
+
+
+@pytest.fixture(scope="module")
+def runner(exported) -> OnnxRunner:
+    return OnnxRunner(exported[2])
+
+
+def test_llm_logits_match_torch(exported, runner):
+    model = exported[0]
+    gen = torch.Generator().manual_seed(0)
+    embeds = torch.randn(1, 11, model.llama_config.hidden_size, generator=gen)
+    with torch.no_grad():
+        ref = model.llm(inputs_embeds=embeds).logits[0].numpy()
+    logits, past = runner.prefill(embeds[0].numpy(), runner.empty())
+    assert logits.shape == ref.shape and np.abs(logits - ref).max() < LOGIT_TOL
+    assert len(past) == model.llama_config.num_hidden_layers
+    assert past[0][0].shape == (1, runner.kv_heads, 11, runner.head_dim)
+
+
+def test_chunked_prefill_and_rollback_equal_one_shot(exported, runner):
+    hidden = exported[0].llama_config.hidden_size
+    embeds = np.random.default_rng(1).standard_normal((10, hidden)).astype(np.float32)
+    whole, whole_past = runner.prefill(embeds, runner.empty())
+    parts, past = [], runner.empty()
+    for lo, hi in ((0, 4), (4, 5), (5, 10)):  # P = 0, then a single token, then a chunk
+        logits, past = runner.prefill(embeds[lo:hi], past)
+        parts.append(logits)
+    assert np.abs(np.concatenate(parts) - whole).max() < 1e-5
+    for (k1, v1), (k2, v2) in zip(past, whole_past, strict=True):
+        assert np.abs(k1 - k2).max() < 1e-5 and np.abs(v1 - v2).max() < 1e-5
+    # roll back 3 positions by slicing axis 2, then re-extend: same logits as before
+    cut = [(k[:, :, :7], v[:, :, :7]) for k, v in past]
+    again, _ = runner.prefill(embeds[7:], cut)
+    assert np.abs(again - whole[7:]).max() < 1e-5
+
+
+def _reference(model, pre: PreprocessConfig, frame: np.ndarray):
+    pixels = torch.from_numpy(preprocess_image(frame, pre))[None]
+    with torch.no_grad():
+        out = model.vision_tower(pixels, output_hidden_states=True)
+        feats = out.hidden_states[model.spec.select_layer][0].numpy()
+        return model.encode_images(pixels)[0].numpy(), feats
+
+
+@pytest.mark.parametrize("shape", list(FRAMES.values()), ids=list(FRAMES))
+def test_vision_graphs_on_raw_frames_match_reference(exported, runner, shape):
+    model, pre, out = exported
+    frame = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    ref_embeds, ref_feats = _reference(model, pre, frame)
+    embeds = runner.encode_image(frame)
+    assert embeds.shape == ref_embeds.shape == (16, model.llama_config.hidden_size)
+    assert token_cosines(embeds, ref_embeds).min() >= 0.999
+    features = OnnxFeaturesRunner(out)
+    assert token_cosines(features.encode_image(frame), ref_embeds).min() >= 0.999
+    feats = features.features.run(None, {"frame": frame})[0]
+    assert feats.shape == ref_feats.shape == (17, 64)  # CLS included
+    assert token_cosines(feats, ref_feats).min() >= 0.999
+
+
+def test_last_clip_block_and_post_norm_are_not_in_the_graph(exported):
+    import onnx
+
+    graph = onnx.load(str(exported[2] / "vision.onnx")).graph
+    blocks = {n.name.split("/")[1] for n in graph.node if n.name.startswith("/layers.")}
+    assert blocks == {"layers.0", "layers.1"}  # 3-layer tower, select layer -2
+    assert not [n for n in graph.node if "post_layernorm" in n.name]
+    assert [i.name for i in graph.input] == ["frame"]
+    assert [o.name for o in graph.output] == ["image_embeds"]
+
+
+def test_projector_weights_are_the_kernel_layout(exported):
+    model, _, out = exported
+    weights, drop = load_projector(out / "projector.safetensors")
+    assert drop == 1 and weights.dims == (64, model.llama_config.hidden_size,
+                                          model.llama_config.hidden_size)
+    np.testing.assert_array_equal(weights.w1, model.mm_projector[0].weight.detach().numpy().T)
+    np.testing.assert_array_equal(weights.b2, model.mm_projector[2].bias.detach().numpy())
+
+
+def test_greedy_answer_through_the_kv_cache_equals_torch(exported, runner):
+    model = exported[0]
+    frame = np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    ids = [1, 5, 9, IMAGE_TOKEN_INDEX, 7, 8, 30, 31]
+    pixels = torch.from_numpy(preprocess_image(frame, exported[1]))[None]
+    ref = model.generate_greedy(torch.tensor([ids]), pixels, max_new_tokens=8, eos_token_id=None)
+    _, tokens = runner.generate(ids, runner.encode_image(frame), 8, eos_id=-1)
+    assert tokens == ref
+
+
+@pytest.mark.parametrize(("pre", "bound"), [
+    (PreprocessConfig(image_size=56), 1.0),
+    (PreprocessConfig(image_size=112), 2.0),  # upscaling 64 -> 112: measured 1, allow 2
+    (PreprocessConfig(image_size=56, shortest_edge=64, aspect_ratio="crop"), 1.0),
+])
+def test_preprocess_graph_matches_pil_within_one_or_two_levels(pre, bound):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:64]
+    smooth = np.stack([128 + 100 * np.sin(xx / 7 + c) * np.cos(yy / 11) for c in range(3)], -1)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+              rng.integers(0, 256, (90, 50, 3), dtype=np.uint8),
+              rng.integers(0, 256, (56, 56, 3), dtype=np.uint8), smooth.astype(np.uint8)]
+    err = preprocess_error(preprocess_model(pre), frames, pre)
+    assert err["max_abs_lsb"] <= bound and err["mismatch_fraction"] < 0.01
+
+
+def test_corrupt_or_missing_graphs_are_artifact_errors(exported, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(exported[2], bad)
+    (bad / "llm.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(ArtifactError, match=r"llm\.onnx"):
+        OnnxRunner(bad)
+    (bad / "llm.onnx").unlink()
+    with pytest.raises(ArtifactError, match="not found"):
+        OnnxRunner(bad)
+    data = (bad / "projector.safetensors").read_bytes()
+    (bad / "projector.safetensors").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ArtifactError, match="projector"):
+        OnnxFeaturesRunner(bad)
