@@ -1,9 +1,12 @@
 """Inference backends behind one interface, looked up by name and imported lazily.
 
-Contract: `load_backend_class(name)` returns the backend class registered under `name`
-(importing its module only then, so the runtime never imports torch unless "torch" is asked
-for); unknown names raise ConfigError. Registered: "torch" (reference,
-`llara_edge.backends.torch_ref.TorchReferenceBackend`). Later: "gguf", "onnx", "trt".
+The runtime's registry is `llara_edge.backends.base` (`make_backend`, `register_backend`,
+`make_vision`, `register_vision`): backends "gguf", "onnx", "trt", "torch" (an adapter over
+the reference) and vision engines "onnx", "onnx+fused", "torch", "native" (docs/runtime.md).
+
+`load_backend_class(name)` here returns the raw reference engine class ("torch":
+`llara_edge.backends.torch_ref.TorchReferenceBackend`, torch tensors in and out) for the
+export's parity code and the evaluation; unknown names raise ConfigError.
 """
 
 from __future__ import annotations

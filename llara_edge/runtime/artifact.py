@@ -1,0 +1,148 @@
+"""An export directory opened by the runtime: manifest fields, and files verified on use.
+
+Contract:
+    art = Artifact.open(root)        # ArtifactError: no / unreadable / unknown-version manifest
+    art.file(name) -> Path           # checked against the manifest (listed, present, size,
+                                     # sha256) the first time it is asked for; ArtifactError
+                                     # naming the file otherwise
+    art.has(name) -> bool            # listed in the manifest
+    art.gguf(variant) -> Path        # the LLM GGUF of a quantisation variant (verified)
+    art.onnx(role) -> Path           # ONNX graph / weights of a role ("vision",
+                                     # "vision_features", "projector", "embed", "llm"),
+                                     # its external-data file verified too; has_onnx(role)
+    art.policy_format, art.template, art.preprocess (PreprocessConfig), art.drop_cls,
+    art.tokenizer() -> SpmTokenizer  (tokenizer.model verified)
+
+Only the files a policy uses are hashed (a 7B export holds several multi-GB GGUF variants;
+hashing all of them would dominate the cold start). The manifest format and the hash
+function are export.manifest's, the one definition of both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llara_edge.errors import ArtifactError, ConfigError
+from llara_edge.export.manifest import MANIFEST_NAME, MANIFEST_VERSION, sha256_file
+from llara_edge.models.preprocess import PreprocessConfig
+
+_DROP = {"patch": 1, "cls_patch": 0}  # rows of CLIP features dropped before the projector
+# ONNX role -> file name when the manifest has no "onnx" table (the exporter's fixed names)
+ONNX_NAMES = {"vision": "vision.onnx", "vision_features": "vision_features.onnx",
+              "projector": "projector.safetensors", "embed": "embed.onnx", "llm": "llm.onnx"}
+
+
+class Artifact:
+    """A verified-on-use view of an export directory."""
+
+    def __init__(self, root: Path, manifest: dict):
+        self.root, self.manifest = root, manifest
+        self._verified: dict[str, Path] = {}
+
+    @classmethod
+    def open(cls, root: str | Path) -> Artifact:
+        root = Path(root)
+        path = root / MANIFEST_NAME
+        if not path.is_file():
+            raise ArtifactError(f"not an export directory (no {MANIFEST_NAME}): {root}")
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise ArtifactError(f"unreadable manifest {path}: {err}") from err
+        if not isinstance(manifest, dict) or manifest.get("manifest_version") != MANIFEST_VERSION:
+            version = manifest.get("manifest_version") if isinstance(manifest, dict) else None
+            raise ArtifactError(f"unsupported manifest version {version!r} in {path}")
+        if not isinstance(manifest.get("files"), dict):
+            raise ArtifactError(f"manifest {path} lists no files")
+        return cls(root, manifest)
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest["files"]
+
+    def file(self, name: str) -> Path:
+        """The path of `name` after checking it against the manifest (once per Artifact)."""
+        if name in self._verified:
+            return self._verified[name]
+        entry = self.manifest["files"].get(name)
+        target = self.root / name
+        if entry is None:
+            raise ArtifactError(f"artifact file {name} is not listed in the manifest of "
+                                f"{self.root}")
+        if not target.is_file():
+            raise ArtifactError(f"missing artifact file {target}")
+        size = target.stat().st_size
+        if size != entry.get("size"):
+            raise ArtifactError(f"artifact file {target} is {size} bytes, the manifest says "
+                                f"{entry.get('size')} (truncated or replaced)")
+        if sha256_file(target) != entry.get("sha256"):
+            raise ArtifactError(f"artifact file {target} does not match its sha256 in the "
+                                "manifest (altered)")
+        self._verified[name] = target
+        return target
+
+    def gguf(self, variant: str) -> Path:
+        table = self.manifest.get("llm") or {}
+        if variant not in table:
+            raise ConfigError(f"GGUF variant {variant!r} not in this artifact; "
+                              f"exported: {sorted(table)}")
+        return self.file(table[variant]["file"])
+
+    def _onnx_name(self, role: str) -> str:
+        table = self.manifest.get("onnx") or {}
+        if role not in ONNX_NAMES:
+            raise ConfigError(f"unknown ONNX role {role!r}; known: {sorted(ONNX_NAMES)}")
+        return str(table.get(role, ONNX_NAMES[role]))
+
+    def has_onnx(self, role: str) -> bool:
+        return self.has(self._onnx_name(role))
+
+    def onnx(self, role: str) -> Path:
+        """The verified file of an ONNX role, after its external weights (NAME.data) if any."""
+        name = self._onnx_name(role)
+        external = (self.manifest.get("onnx") or {}).get("external_data") or []
+        for data in external:
+            if data == f"{name}.data":
+                self.file(data)
+        return self.file(name)
+
+    def _field(self, key: str) -> object:
+        if key not in self.manifest:
+            raise ArtifactError(f"manifest of {self.root} has no {key!r}")
+        return self.manifest[key]
+
+    @property
+    def policy_format(self) -> str:
+        return str(self._field("policy_format"))
+
+    @property
+    def template(self) -> str:
+        return str(self._field("template"))
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        d = self._field("preprocess")
+        try:
+            return PreprocessConfig(image_size=d["image_size"], shortest_edge=d["shortest_edge"],
+                                    mean=tuple(d["mean"]), std=tuple(d["std"]),
+                                    aspect_ratio=d["aspect_ratio"])
+        except (KeyError, TypeError, ConfigError) as err:
+            raise ArtifactError(f"bad preprocess entry in the manifest of {self.root}: "
+                                f"{err}") from err
+
+    @property
+    def drop_cls(self) -> int:
+        """Leading rows of the CLIP features that the projector skips (1: LLaVA "patch")."""
+        feature = (self.manifest.get("multimodal") or {}).get("select_feature", "patch")
+        if feature not in _DROP:
+            raise ArtifactError(f"unknown select_feature {feature!r} in {self.root}")
+        return _DROP[feature]
+
+    def tokenizer(self):
+        from llara_edge.models.tokenizer import SpmTokenizer
+
+        self.file(str(self.manifest.get("tokenizer", "tokenizer.model")))
+        for extra in ("tokenizer_config.json", "special_tokens_map.json"):
+            if self.has(extra):
+                self.file(extra)
+        return SpmTokenizer.from_dir(self.root)

@@ -1,0 +1,200 @@
+"""Policy: an exported artifact on chosen engines; camera frame + task text -> typed action.
+
+Contract:
+    policy = Policy.load(artifact_dir, RuntimeConfig(llm="gguf", vision="onnx",
+                                                     variant="q4_k_m", constrained=True))
+    step = policy.act(rgb uint8 (H, W, 3), task: str) -> PolicyStep
+    step.text, step.action (PickPlaceAction | JointStepAction), step.tokens (answer ids),
+    step.timings {"preprocess", "vision", "projector", "prefill", "decode", "parse"} seconds,
+    step.forward_passes (LLM passes of the decode loop, the prefill not counted; as
+    kernels.constrained_decode counts them), step.n_tokens (answer tokens, forced ones
+    included, EOS included when generated), step.ttft_s (act start -> logits of the first
+    answer token, i.e. everything up to and including the prefill)
+    policy.load_timings {"verify", "engines", "grammar", "prefix", "warmup"} seconds;
+    policy.engines {"llm", "vision", "variant", "providers", "fallback"}
+    policy.close()  /  with Policy.load(...) as policy: ...
+
+Load: the manifest is read, every file the chosen engines use is checked against it (size +
+sha256, ArtifactError naming the file), the policy format and conversation template come
+from the manifest, the answer grammar is compiled against the artifact's tokenizer (cached,
+runtime.grammar_cache) and the system-prompt prefix (prompt ids before the image) is
+prefilled once and kept in the backend's KV cache; every act() rolls back to it. A warm-up
+vision pass and masked argmax run at load (numba JIT, first-run allocations).
+The prompt is LLaRA's (TorchPolicy.prompt: `<image>\\n` put in front of a task without an
+image tag). constrained=True: the grammar's forced opening (e.g. " Step 1: Pick up the <p>")
+is appended to the prompt's prefill (kernels.constrained_decode.prefill_prefix), then
+decode_constrained with jump forward; the answer is well-formed by construction.
+constrained=False: free greedy (decode_greedy) to EOS and the strict parser, whose
+ParseError propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from llara_edge.actions import JointStepAction, PickPlaceAction
+from llara_edge.backends.base import make_backend, make_vision
+from llara_edge.errors import ConfigError
+from llara_edge.formats import (
+    IMAGE_TOKEN,
+    build_prompt,
+    parse_llara_first_step,
+    parse_llarva_answer,
+    split_image_tags,
+)
+from llara_edge.kernels.constrained_decode import decode_constrained, decode_greedy, prefill_prefix
+from llara_edge.kernels.masked_argmax import masked_argmax
+from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
+from llara_edge.runtime.artifact import Artifact
+from llara_edge.runtime.config import RuntimeConfig
+from llara_edge.runtime.grammar_cache import grammar_for
+
+STAGES = ("preprocess", "vision", "projector", "prefill", "decode", "parse")
+Action = PickPlaceAction | JointStepAction
+# policy format -> (default grammar kind, parser(text, config))
+FORMATS: dict[str, tuple[str, Callable[[str, RuntimeConfig], Action]]] = {
+    "llara": ("llara", lambda text, cfg: parse_llara_first_step(text)),
+    "llarva": ("llarva", lambda text, cfg: parse_llarva_answer(text, cfg.n_joints)),
+}
+
+
+@dataclass(frozen=True)
+class PolicyStep:
+    text: str
+    action: Action
+    timings: dict[str, float]
+    forward_passes: int
+    n_tokens: int
+    ttft_s: float
+    tokens: tuple[int, ...] = field(default=())
+
+
+class Policy:
+    """One artifact, one LLM backend, one vision engine, one KV-cache prefix."""
+
+    def __init__(self, artifact: Artifact, config: RuntimeConfig, backend, vision, tokenizer,
+                 grammar, load_timings: dict[str, float] | None = None):
+        fmt = artifact.policy_format
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown policy format {fmt!r} in {artifact.root}; "
+                              f"known: {sorted(FORMATS)}")
+        self.artifact, self.config, self.backend, self.vision = artifact, config, backend, vision
+        self.tokenizer, self.grammar = tokenizer, grammar
+        self.template = artifact.template
+        self._parse = FORMATS[fmt][1]
+        self._opening, self._opening_state = prefill_prefix(grammar)
+        self._prefix_ids = self._split(self.prompt_ids(""))[0]
+        t0 = time.perf_counter()
+        backend.set_prefix([self._prefix_ids])
+        t1 = time.perf_counter()
+        self._warm_up(artifact.preprocess.image_size)
+        self.load_timings = {**(load_timings or {}), "prefix": t1 - t0,
+                             "warmup": time.perf_counter() - t1}
+        self.engines = {"llm": backend.name, "vision": vision.name,
+                        "variant": config.variant if backend.name == "gguf" else None,
+                        "providers": getattr(backend, "providers", None),
+                        "fallback": getattr(backend, "fallback", None)}
+
+    def _warm_up(self, size: int) -> None:
+        """One vision pass and one masked argmax, so JIT compilation (numba kernels) and
+        first-run allocations happen at load, not in the first control step."""
+        self.vision.encode(np.full((size, size, 3), 128, np.uint8), dict.fromkeys(STAGES, 0.0))
+        masked_argmax(np.zeros(self.backend.n_vocab, np.float32),
+                      self.grammar.mask(self._opening_state))
+
+    @classmethod
+    def load(cls, artifact_dir: str | Path, config: RuntimeConfig | None = None) -> Policy:
+        config = config or RuntimeConfig()
+        t0 = time.perf_counter()
+        artifact = Artifact.open(artifact_dir)
+        tokenizer = artifact.tokenizer()
+        t1 = time.perf_counter()
+        backend = make_backend(config.llm, artifact, config)
+        try:
+            vision = make_vision(config.vision, artifact, config, backend)
+            t2 = time.perf_counter()
+            kind = config.grammar or FORMATS.get(artifact.policy_format, ("llara",))[0]
+            grammar = grammar_for(kind, tokenizer, backend.n_vocab, config.grammar_cache_dir,
+                                  names=config.object_names, n_joints=config.n_joints)
+            t3 = time.perf_counter()
+            timings = {"verify": t1 - t0, "engines": t2 - t1, "grammar": t3 - t2}
+            return cls(artifact, config, backend, vision, tokenizer, grammar, timings)
+        except BaseException:
+            backend.close()
+            raise
+
+    # --- prompts -----------------------------------------------------------------------
+    def prompt(self, task: str) -> str:
+        """The conversation prompt with exactly one image tag (put in front when absent)."""
+        n_images = sum(isinstance(p, int) for p in split_image_tags(task))
+        if n_images == 0:
+            task = IMAGE_TOKEN + "\n" + task
+        elif n_images > 1:
+            raise ConfigError(f"the policy takes one frame, the task has {n_images} image tags")
+        return build_prompt(self.template, task)
+
+    def prompt_ids(self, task: str) -> list[int]:
+        return self.tokenizer.tokenizer_image_token(self.prompt(task))
+
+    @staticmethod
+    def _split(ids: list[int]) -> tuple[list[int], list[int]]:
+        cut = ids.index(IMAGE_TOKEN_INDEX)
+        return ids[:cut], ids[cut + 1 :]
+
+    # --- one control step --------------------------------------------------------------
+    def _prefill(self, embeds: np.ndarray, prefix: list[int], tail: list[int]) -> np.ndarray:
+        if prefix != self._prefix_ids or self.backend.n_prefix != len(prefix):
+            self.backend.set_prefix([prefix])  # another template: a new prefix
+            self._prefix_ids = prefix
+        else:
+            self.backend.reset_to_prefix()
+        opening = self._opening if self.config.constrained else []
+        return self.backend.prefill([embeds, tail + opening])
+
+    def _decode(self, logits: np.ndarray):
+        budget = self.config.max_new_tokens
+        if not self.config.constrained:
+            return [], decode_greedy(self.backend.extend, logits, self.tokenizer.eos_id, budget)
+        if len(self._opening) >= budget:
+            raise ConfigError(f"max_new_tokens {budget} leaves no room after the forced "
+                              f"opening of {len(self._opening)} tokens")
+        result = decode_constrained(self.backend.extend, self.grammar, logits,
+                                    budget - len(self._opening), self._opening_state)
+        return self._opening, result
+
+    def act(self, rgb: np.ndarray, task: str) -> PolicyStep:
+        """Frame + task -> answer and typed action (ParseError only when unconstrained)."""
+        timings = dict.fromkeys(STAGES, 0.0)
+        start = time.perf_counter()
+        embeds = self.vision.encode(rgb, timings)
+        t0 = time.perf_counter()
+        prefix, tail = self._split(self.prompt_ids(task))
+        t1 = time.perf_counter()
+        logits = self._prefill(embeds, prefix, tail)
+        t2 = time.perf_counter()
+        opening, result = self._decode(logits)
+        t3 = time.perf_counter()
+        tokens = [*opening, *result.tokens]
+        text = self.tokenizer.decode(tokens).strip()
+        action = self._parse(text, self.config)
+        t4 = time.perf_counter()
+        timings["preprocess"] += t1 - t0  # tokenisation of the prompt
+        timings.update(prefill=t2 - t1, decode=t3 - t2, parse=t4 - t3)
+        return PolicyStep(text=text, action=action, timings=timings,
+                          forward_passes=result.n_forward_passes, n_tokens=len(tokens),
+                          ttft_s=t2 - start, tokens=tuple(tokens))
+
+    def close(self) -> None:
+        self.vision.close()
+        self.backend.close()
+
+    def __enter__(self) -> Policy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

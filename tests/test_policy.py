@@ -1,0 +1,161 @@
+"""Policy over an exported tiny-llara: the same actions through torch, gguf f16 and onnx on
+simulator frames, constrained == free greedy where free is well-formed, the step record,
+typed errors, and manifest tampering refused with the file named."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("onnxruntime")
+
+from runtime_artifact import grammar_cache, shared_artifact
+
+# transformers' modelling code imports triton, whose LLVM clashes with the one Mesa's EGL
+# loads for MuJoCo: importing it after the first offscreen render segfaults, before is fine
+import llara_edge.models.llava  # noqa: F401
+from llara_edge.errors import ArtifactError, ConfigError, ParseError
+from llara_edge.export.frames import sim_frames
+from llara_edge.runtime.config import RuntimeConfig
+from llara_edge.runtime.policy import STAGES, Policy
+
+K_FRAMES = 6
+ENGINES = {  # name -> (llm, vision)
+    "torch": ("torch", "torch"),
+    "gguf": ("gguf", "onnx"),
+    "gguf_fused": ("gguf", "onnx+fused"),
+    "onnx": ("onnx", "onnx"),
+}
+
+
+@pytest.fixture(scope="module")
+def art(tmp_path_factory):
+    return shared_artifact(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def make_config(tmp_path_factory):
+    cache = grammar_cache(tmp_path_factory)
+
+    def make(**kw) -> RuntimeConfig:
+        base = dict(variant="f16", threads=1, n_ctx=512, max_new_tokens=96,
+                    grammar_cache_dir=cache)
+        return RuntimeConfig(**{**base, **kw})
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def cases():
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    return sim_frames(K_FRAMES, 160, 120, seed=7)
+
+
+@pytest.fixture(scope="module")
+def policies(art, make_config):
+    made = {name: Policy.load(art, make_config(llm=llm, vision=vision))
+            for name, (llm, vision) in ENGINES.items()}
+    made["gguf_free"] = Policy.load(art, make_config(constrained=False))
+    yield made
+    for p in made.values():
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def steps(policies, cases):
+    return {name: [p.act(c.rgb, c.user_text) for c in cases]
+            for name, p in policies.items() if name != "gguf_free"}
+
+
+def test_every_backend_gives_the_same_actions(steps):
+    ref = [s.action for s in steps["torch"]]
+    for name, got in steps.items():
+        assert [s.action for s in got] == ref, (name, [s.text for s in got])
+        assert [s.text for s in got] == [s.text for s in steps["torch"]], name
+
+
+def test_constrained_equals_free_greedy_when_free_is_well_formed(policies, steps, cases):
+    same = 0
+    for case, cons in zip(cases, steps["gguf"], strict=True):
+        try:
+            free = policies["gguf_free"].act(case.rgb, case.user_text)
+        except ParseError:
+            continue
+        assert free.action == cons.action, (free.text, cons.text)
+        assert cons.forward_passes < free.forward_passes
+        same += 1
+    assert same >= K_FRAMES // 2, same  # the trained policy mostly answers well-formed
+
+
+def test_policy_step_record(policies, steps):
+    for step in steps["gguf_fused"]:
+        assert set(step.timings) == set(STAGES)
+        assert all(v >= 0 for v in step.timings.values())
+        assert min(step.timings[k] for k in ("vision", "projector", "prefill", "decode")) > 0
+        assert step.ttft_s <= sum(step.timings.values()) + 1e-3
+        assert step.n_tokens == len(step.tokens) and step.forward_passes < step.n_tokens
+    policy = policies["gguf"]
+    assert policy.backend.n_prefix > 0 and policy.engines["variant"] == "f16"
+    assert set(policy.load_timings) == {"verify", "engines", "grammar", "prefix", "warmup"}
+    assert steps["onnx"][0].timings["projector"] == 0.0  # folded into vision.onnx
+
+
+def test_prefix_is_computed_once(policies, cases, monkeypatch):
+    policy = policies["onnx"]
+    calls = []
+    monkeypatch.setattr(policy.backend, "set_prefix", lambda segs: calls.append(segs))
+    policy.act(cases[0].rgb, cases[0].user_text)
+    policy.act(cases[1].rgb, cases[1].user_text)
+    assert calls == []
+
+
+def test_unconstrained_malformed_answer_is_a_parse_error(art, make_config, cases):
+    with (Policy.load(art, make_config(constrained=False, max_new_tokens=4)) as policy,
+          pytest.raises(ParseError)):
+        policy.act(cases[0].rgb, cases[0].user_text)
+    assert policy.backend.ctx is None  # closed by the context manager
+
+
+def test_bad_configs_are_config_errors(art, make_config):
+    with pytest.raises(ConfigError, match="q4_k_m"):
+        Policy.load(art, make_config(variant="q4_k_m"))
+    with pytest.raises(ConfigError, match="providers"):
+        make_config(providers=("npu",))
+    with pytest.raises(ConfigError, match="unknown vision engine"):
+        Policy.load(art, make_config(vision="clip.cpp"))
+
+
+def _copy(art, tmp_path):
+    dest = tmp_path / "art"
+    shutil.copytree(art, dest)
+    return dest
+
+
+def test_tampered_artifacts_are_refused_with_the_file_named(art, make_config, tmp_path):
+    bad = _copy(art, tmp_path)
+    with open(bad / "llm-f16.gguf", "r+b") as fh:
+        fh.seek(4000)
+        byte = fh.read(1)
+        fh.seek(4000)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ArtifactError, match=r"llm-f16\.gguf.*sha256"):
+        Policy.load(bad, make_config())
+    Policy.load(bad, make_config(llm="onnx")).close()  # files it does not use are not read
+    os.truncate(bad / "vision.onnx", 100)
+    with pytest.raises(ArtifactError, match=r"vision\.onnx is 100 bytes"):
+        Policy.load(bad, make_config(llm="onnx"))
+    (bad / "embed.onnx").unlink()
+    with pytest.raises(ArtifactError, match=r"missing artifact file .*embed\.onnx"):
+        Policy.load(bad, make_config(llm="onnx", vision="torch"))
+    (bad / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match=r"no manifest\.json"):
+        Policy.load(bad, make_config())
+
+
+def test_frames_must_be_rgb_uint8(policies, cases):
+    with pytest.raises(ConfigError, match="uint8"):
+        policies["gguf"].act(cases[0].rgb.astype(np.float32), cases[0].user_text)
