@@ -38,7 +38,7 @@ def image_points(obs, action: PickPlaceAction, window: int) -> tuple[np.ndarray,
     return snap_to_table(pick), snap_to_table(place)
 
 
-def _place_height(pick: np.ndarray, place: np.ndarray) -> np.ndarray:
+def place_height(pick: np.ndarray, place: np.ndarray) -> np.ndarray:
     """Place point, lowered to the object's current support if it lies on the object itself."""
     same = np.linalg.norm(place[:2] - pick[:2]) <= SAME_SURFACE_XY and \
         abs(place[2] - pick[2]) <= SAME_SURFACE_Z
@@ -58,7 +58,7 @@ def execute_pick_place(world: World, obs, action: PickPlaceAction, motion: Motio
     if action.tool == "spatula":
         plan = plan_sweep(world.kin, q5, pick, place, motion)
     else:
-        place = _place_height(pick, place)
+        place = place_height(pick, place)
         plan = plan_pick_place(world.kin, q5, pick, place, action.rotation_deg, motion)
     traj = interpolate(plan, q5, SETPOINT_DT)
     world.cup_contacts(action.tool == "spatula")
