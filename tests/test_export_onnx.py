@@ -199,3 +199,20 @@ def test_corrupt_or_missing_graphs_are_artifact_errors(exported, tmp_path):
     (bad / "projector.safetensors").write_bytes(data[: len(data) // 3])
     with pytest.raises(ArtifactError, match="projector"):
         OnnxFeaturesRunner(bad)
+
+
+def test_large_graphs_keep_weights_in_one_external_data_file(exported, runner, tmp_path,
+                                                             monkeypatch):
+    """Graphs above EXTERNAL_DATA_BYTES (a 7B LLM) are saved as NAME.onnx + NAME.onnx.data."""
+    from llara_edge.export import onnx_common
+
+    monkeypatch.setattr(onnx_common, "EXTERNAL_DATA_BYTES", 0)
+    files = export_llm(exported[0], tmp_path, tmp_path / "scratch").files
+    assert sorted(p.name for p in files) == ["embed.onnx", "embed.onnx.data", "llm.onnx",
+                                             "llm.onnx.data"]
+    assert (tmp_path / "llm.onnx").stat().st_size < (tmp_path / "llm.onnx.data").stat().st_size
+    shutil.copy(exported[2] / "vision.onnx", tmp_path / "vision.onnx")
+    embeds = np.random.default_rng(2).standard_normal((5, runner.embed_ids([1]).shape[1]))
+    ours, _ = OnnxRunner(tmp_path).prefill(embeds.astype(np.float32), runner.empty())
+    ref, _ = runner.prefill(embeds.astype(np.float32), runner.empty())
+    np.testing.assert_array_equal(ours, ref)
