@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from llara_edge.cli.main import main
+from llara_edge.errors import ConfigError
 from llara_edge.hw_drivers.camera_base import Camera, CameraConfig, Frame, register_camera
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.loop import LoopConfig, RobotLoop
@@ -277,3 +278,21 @@ def test_frames_are_captured_while_the_arm_moves(robot):
         loop.close()
         cam.close()
     assert frame.timestamp_s > motion_end and waited < 0.04  # ready, no 50 ms capture wait
+
+
+def test_cli_device_overrides():
+    import argparse
+
+    from llara_edge.cli.run import add_arguments, robot_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = robot_config(parser.parse_args(["--arm", "feetech:/dev/ttyUSB0", "--camera",
+                                          "realsense", "--camera-serial", "123", "--torque-off"]))
+    assert (cfg.bus.kind, cfg.bus.port, cfg.bus.is_virtual) == ("feetech", "/dev/ttyUSB0", False)
+    assert (cfg.camera.kind, cfg.camera.serial) == ("realsense", "123")
+    assert cfg.safety.torque_off_on_stop
+    default = robot_config(parser.parse_args([]))
+    assert default == RobotConfig.default()
+    with pytest.raises(ConfigError):
+        robot_config(parser.parse_args(["--arm", "feetech"]))

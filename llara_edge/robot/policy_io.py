@@ -60,9 +60,9 @@ class TextPolicy(Protocol):
 class RuntimeTextPolicy:
     """The runtime `Policy` (GGUF / ONNX / TensorRT engines) as a TextPolicy."""
 
-    def __init__(self, policy):
+    def __init__(self, policy, label: str = ""):
         self.policy = policy
-        self.name = f"runtime:{getattr(policy, 'name', type(policy).__name__)}"
+        self.name = f"runtime:{label or type(policy).__name__}"
 
     def act(self, rgb: np.ndarray, user_text: str) -> PolicyOutput:
         step = self.policy.act(rgb, user_text)
@@ -113,7 +113,7 @@ def load_policy(artifact_dir: Path | None, checkpoint: Path, log: Callable[[str]
             cfg = RuntimeConfig(llm="gguf", vision="onnx", variant=variant,
                                 max_new_tokens=max_new_tokens, n_joints=N_LLARVA_JOINTS)
             log(f"policy: runtime artifact {artifact_dir} ({variant}, gguf + onnx)")
-            return RuntimeTextPolicy(Policy.load(artifact_dir, cfg))
+            return RuntimeTextPolicy(Policy.load(artifact_dir, cfg), f"gguf-{variant}+onnx")
     else:
         log(f"policy: no artifact at {artifact_dir} (run the setup's export to create it); "
             f"falling back to the torch reference on {checkpoint}")
