@@ -20,13 +20,15 @@ def test_demo_runs_expert_and_saves_picture(tmp_path, capsys):
     assert "saved a picture of a scene" in out
 
 
-def test_no_arguments_means_demo(monkeypatch):
+def test_no_arguments_means_run_on_the_simulator(monkeypatch):
     seen = {}
-    import llara_edge.cli.demo as demo
+    import llara_edge.cli.run as run
 
-    monkeypatch.setattr(demo, "run", lambda args: seen.setdefault("args", args) and 0)
+    monkeypatch.setattr(run, "run", lambda args: seen.setdefault("args", args) and 0)
     assert main([]) == 0
-    assert seen["args"].command == "demo" and seen["args"].episodes == 3
+    args = seen["args"]
+    assert args.command == "run" and args.episodes == 3
+    assert args.camera is None and args.arm is None  # the robot TOML's simulator defaults
 
 
 def test_bad_size_is_a_clear_error(capsys):

@@ -2,8 +2,13 @@
 # Set up llara-edge on a fresh Linux machine: system libraries, a virtual environment in .venv,
 # and the package (editable) with its dependencies. Idempotent: re-running is cheap.
 #
-#   bash tools/setup.sh          runtime only (simulator, llama.cpp, onnxruntime, drivers)
-#   bash tools/setup.sh --dev    + export toolchain (CPU torch, transformers, gguf, onnx) + tests
+#   bash tools/setup.sh          runtime + export toolchain (CPU torch, transformers, gguf, onnx),
+#                                then exports the bundled tiny policy to artifacts/tiny-llara
+#   bash tools/setup.sh --dev    + test tools (the tests build their own artifacts: no export)
+#
+# The on-robot runtime itself never imports torch; the export toolchain is installed here
+# because the embedded default (`llara-edge` = `llara-edge run` on the simulator) loads an
+# exported artifact, and export happens at setup, never inside the runtime.
 #
 # Needs python3 (>= 3.10) with venv, a C/C++ compiler and cmake (llama-cpp-python builds from
 # source where no wheel fits). System packages are installed with apt-get when missing and
@@ -47,11 +52,17 @@ install_system_packages
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install -U pip setuptools wheel
+# The CPU build first: left to the resolver, `torch` would pull several GB of CUDA wheels.
+"${PIP[@]}" install "torch==${TORCH_VERSION}"
 if [ "$DEV" -eq 1 ]; then
-  # The CPU build first: left to the resolver, `torch` would pull several GB of CUDA wheels.
-  "${PIP[@]}" install "torch==${TORCH_VERSION}"
   "${PIP[@]}" install -e ".[export,dev]"
 else
-  "${PIP[@]}" install -e .
+  "${PIP[@]}" install -e ".[export,bench]"
+  # Re-export only when the checkpoint is newer than the artifact's manifest.
+  ART=artifacts/tiny-llara
+  if [ ! -f "$ART/manifest.json" ] || [ -n "$(find models/tiny-llara -newer "$ART/manifest.json" -type f | head -1)" ]; then
+    echo "setup: exporting the bundled tiny policy to $ART (about a minute)"
+    "$VENV/bin/llara-edge" export models/tiny-llara --out "$ART" --quant q8_0,q4_k_m --overwrite
+  fi
 fi
 echo "setup: done ($("$VENV/bin/python" --version), venv at $VENV)"

@@ -3,7 +3,8 @@
 Subcommands live in their own modules, each exposing `add_arguments(parser)` and
 `run(args) -> int`; `COMMANDS` maps a name to (module, one-line help). Modules import their
 heavy dependencies inside `run`, so `llara-edge --help` and `llara-edge doctor` start fast.
-With no subcommand, `llara-edge` runs the embedded default: the simulator demo.
+With no subcommand, `llara-edge` runs the embedded default: `run` on the simulator (virtual
+Feetech bus, simulated camera) with the bundled tiny policy, three episodes.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("llara_edge.cli.doctor", "what this machine can run: engines, GPU, devices"),
     "eval": ("llara_edge.cli.eval", "closed-loop success of a policy checkpoint in the simulator"),
     "datagen": ("llara_edge.cli.datagen", "generate LLaVA-format training data in the simulator"),
-    "export": ("llara_edge.export.cli", "checkpoint -> GGUF (quantised) + mmproj, parity-gated"),
+    "export": ("llara_edge.export.cli", "checkpoint -> GGUF + mmproj + ONNX, parity-gated"),
+    "run": ("llara_edge.cli.run", "closed loop camera -> policy -> arm (simulator by default)"),
+    "calibrate": ("llara_edge.cli.calibrate", "hand-eye calibration into the robot config"),
+    "bench": ("llara_edge.cli.bench", "latency / accuracy benchmarks and their gates, report"),
 }
-DEFAULT_COMMAND = "demo"
+DEFAULT_COMMAND = "run"
+# `llara-edge` alone: the closed loop on the simulator with the bundled tiny policy.
+DEFAULT_ARGV = [DEFAULT_COMMAND, "--episodes", "3"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv or [DEFAULT_COMMAND])
+    args = parser.parse_args(argv or DEFAULT_ARGV)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)

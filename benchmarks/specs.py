@@ -1,0 +1,126 @@
+"""Runner specs: one short string names a backend/variant to benchmark, e.g. on the CLI.
+
+Contract:
+    spec = parse_spec("gguf:q4_k_m") -> RunnerSpec(kind, variant, vision, delay_s, text)
+    make_runner(spec, BenchContext(artifact, checkpoint, threads, max_new_tokens)) -> StepRunner
+    import_torch_first()   # call before MuJoCo renders (see its docstring)
+    RUNNER_KINDS: kind -> factory
+
+Grammar: KIND[:VARIANT[:VISION]][+delay=SECONDS]
+    gguf:q4_k_m[:onnx|onnx+fused|torch]   the runtime Policy, llama.cpp LLM (default vision onnx)
+    onnx[:-:VISION]                       the runtime Policy, onnxruntime LLM
+    torch                                 the runtime Policy on the torch reference engines
+    hf-generate                           baseline (a): torch + transformers generate
+    stock-gbnf:q4_k_m                     baseline (b): stock Llava15ChatHandler + GBNF, that GGUF
+    ...+delay=0.2                         the same runner slowed by 0.2 s per step (decode),
+                                          a deliberately degraded variant for the gate tests
+The spec string itself is the runner's name in every table and JSON key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from llara_edge.errors import ConfigError
+
+_SPEC_RE = re.compile(r"^(?P<kind>[a-z-]+)(?::(?P<variant>[\w-]+))?(?::(?P<vision>[\w+]+))?"
+                      r"(?:\+delay=(?P<delay>\d+(?:\.\d+)?))?$")
+POLICY_LLMS = {"gguf": "gguf", "onnx": "onnx", "torch": "torch"}
+DEFAULT_VISION = {"gguf": "onnx", "onnx": "onnx", "torch": "torch"}
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    kind: str
+    variant: str | None
+    vision: str | None
+    delay_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    artifact: Path
+    checkpoint: Path | None
+    threads: int
+    max_new_tokens: int = 256
+
+
+def parse_spec(text: str) -> RunnerSpec:
+    match = _SPEC_RE.match(text.strip())
+    if not match or match["kind"] not in RUNNER_KINDS:
+        raise ConfigError(f"bad runner spec {text!r}: KIND[:VARIANT[:VISION]][+delay=S] with "
+                          f"KIND in {sorted(RUNNER_KINDS)}")
+    variant = None if match["variant"] in (None, "-") else match["variant"]
+    return RunnerSpec(match["kind"], variant, match["vision"],
+                      float(match["delay"] or 0.0), text.strip())
+
+
+def _policy(spec: RunnerSpec, ctx: BenchContext):
+    from llara_edge.benchmarks.runners import PolicyRunner
+    from llara_edge.runtime.config import RuntimeConfig
+
+    cfg = RuntimeConfig(llm=POLICY_LLMS[spec.kind],
+                        vision=spec.vision or DEFAULT_VISION[spec.kind],
+                        variant=spec.variant or "q4_k_m", threads=ctx.threads,
+                        max_new_tokens=ctx.max_new_tokens, checkpoint=ctx.checkpoint)
+    return PolicyRunner(ctx.artifact, cfg, spec.text)
+
+
+def _hf(spec: RunnerSpec, ctx: BenchContext):
+    from llara_edge.benchmarks.baselines import HfGenerateRunner
+
+    if ctx.checkpoint is None:
+        raise ConfigError("the hf-generate baseline needs the source checkpoint")
+    runner = HfGenerateRunner(ctx.checkpoint, ctx.threads, ctx.max_new_tokens)
+    runner.name = spec.text
+    return runner
+
+
+def _stock(spec: RunnerSpec, ctx: BenchContext):
+    from llara_edge.benchmarks.baselines import StockGbnfRunner
+    from llara_edge.export import manifest as mf
+
+    manifest = mf.load_manifest(ctx.artifact)
+    variant = spec.variant or "q4_k_m"
+    if variant not in manifest.get("llm", {}):
+        raise ConfigError(f"artifact {ctx.artifact} has no {variant} GGUF")
+    runner = StockGbnfRunner(ctx.artifact / manifest["llm"][variant]["file"],
+                             ctx.artifact / manifest["mmproj"]["file"], ctx.threads,
+                             ctx.max_new_tokens)
+    runner.name = spec.text
+    return runner
+
+
+RUNNER_KINDS: dict[str, Callable] = {"gguf": _policy, "onnx": _policy, "torch": _policy,
+                                     "hf-generate": _hf, "stock-gbnf": _stock}
+
+
+def import_torch_first() -> None:
+    """Import torch's compiler stack (and with it triton) before anything renders with EGL.
+
+    Measured here: once MuJoCo has rendered through EGL (Mesa, which loads its own LLVM),
+    the later lazy import of triton (transformers.activations -> torch._dynamo -> libtriton,
+    another LLVM) dies with a segmentation fault; in the other order both work. The suites
+    call this before rendering their frames. A no-op without torch."""
+    try:
+        import torch._dynamo  # noqa: F401
+        import transformers.generation  # noqa: F401
+    except ImportError:
+        return
+
+
+def make_runner(spec: RunnerSpec | str, ctx: BenchContext):
+    """The StepRunner a spec names (wrapped in a DelayRunner when it has +delay)."""
+    from llara_edge.benchmarks.runners import DelayRunner
+
+    spec = parse_spec(spec) if isinstance(spec, str) else spec
+    import_torch_first()
+    runner = RUNNER_KINDS[spec.kind](spec, ctx)
+    if spec.delay_s:
+        runner = DelayRunner(runner, spec.delay_s)
+        runner.name = spec.text
+    return runner

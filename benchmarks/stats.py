@@ -1,0 +1,89 @@
+"""Summary statistics of benchmark samples: percentiles after warm-up, ratios, peak memory.
+
+Contract:
+    s = summarize(samples_s, warmup=1) -> Summary(n, p50, p95, p99, mean, min, max)   # seconds
+    s.to_dict() -> {"n", "p50", "p95", "p99", "mean", "min", "max"}
+    stage_summaries(steps, warmup) -> {stage: Summary}   # steps: list of {stage: seconds}
+    ratio(numerator, denominator) -> float | None        # None when either side is missing/0
+    speedup(baseline, candidate) -> float | None         # baseline / candidate (> 1: faster)
+    peak_rss_mb() -> float                               # this process, high-water mark
+
+Percentiles use linear interpolation between order statistics (NumPy's default), so with
+few samples p99 is close to the maximum; `n` is always reported next to them. Warm-up
+samples (the first `warmup`) are dropped: they include lazy compilation, page faults and
+first-touch allocations, which a control loop pays once, not per step (cold start is
+measured separately, in a fresh process).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from llara_edge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    min: float
+    max: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def summarize(samples: Sequence[float], warmup: int = 0) -> Summary:
+    """Percentiles of samples[warmup:]; ConfigError when nothing is left to summarise."""
+    if warmup < 0:
+        raise ConfigError(f"warmup must be >= 0, got {warmup}")
+    kept = np.asarray(list(samples)[warmup:], dtype=np.float64)
+    if kept.size == 0:
+        raise ConfigError(f"no samples left after {warmup} warm-up samples of {len(samples)}")
+    p50, p95, p99 = np.percentile(kept, [50, 95, 99])
+    return Summary(int(kept.size), float(p50), float(p95), float(p99), float(kept.mean()),
+                   float(kept.min()), float(kept.max()))
+
+
+def stage_summaries(steps: Sequence[Mapping[str, float]], warmup: int = 0
+                    ) -> dict[str, Summary]:
+    """Per-stage summaries over steps (a stage missing from some steps uses those it has)."""
+    stages: dict[str, list[float]] = {}
+    for step in steps[warmup:]:
+        for stage, seconds in step.items():
+            stages.setdefault(stage, []).append(float(seconds))
+    return {stage: summarize(values) for stage, values in stages.items()}
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, None when either is missing or the denominator is 0."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return float(numerator) / float(denominator)
+
+
+def speedup(baseline: float | None, candidate: float | None) -> float | None:
+    """How many times faster the candidate is than the baseline (baseline / candidate)."""
+    return ratio(baseline, candidate)
+
+
+def peak_rss_mb() -> float:
+    """High-water resident set size of this process in MiB (ru_maxrss: KiB on Linux)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def median(values: Iterable[float]) -> float:
+    """Median of a non-empty iterable (ConfigError when empty)."""
+    arr = np.asarray(list(values), dtype=np.float64)
+    if arr.size == 0:
+        raise ConfigError("median of no values")
+    return float(np.median(arr))
