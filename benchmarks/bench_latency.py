@@ -58,7 +58,7 @@ class LatencyConfig:
     max_new_tokens: int = 256  # LLaRA's evaluation budget, for every runner
     cold_start: bool = True
     cold_start_steps: int = 3
-    loop_episodes: int = 2  # `llara-edge run` episodes; 0 skips the whole-loop telemetry
+    loop_episodes: int = 5  # `llara-edge run` episodes; 0 skips the whole-loop telemetry
     big_model: bool = True
     big_steps: int = 2
     membw_mib: int = 256

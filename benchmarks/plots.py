@@ -91,11 +91,12 @@ def comparison(latency: dict, path: Path) -> Path:
     ax.errorbar(p50, range(len(names)), xerr=[[0] * len(names),
                 [b - a for a, b in zip(p50, p95, strict=True)]], fmt="none", ecolor="k",
                 capsize=2, lw=0.8)
-    for i, v in enumerate(p50):
-        ax.text(v, i, f"  {v:.1f} ms  ({base * 1e3 / v:.1f}x)", va="center", fontsize=7)
+    for i, (v, top) in enumerate(zip(p50, p95, strict=True)):
+        ax.text(top, i, f"  {v:.1f} ms ({base * 1e3 / v:.1f}x)", va="center", fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.set_xlim(right=max(p95) * 3)  # room for the labels
     ax.set_xlabel("step p50 ms (log; bar to p95); (Nx) = speedup over HF generate")
     ax.set_title("policy step latency, same frames, same run (red: baselines, green: "
                  "candidate)", fontsize=9)
@@ -107,14 +108,15 @@ def success(accuracy: dict, path: Path) -> Path:
     cells = sorted({(f, lv) for loop in loops.values() for f, row in loop["table"].items()
                     for lv in row})
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(cells) + 2), 3))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(cells) + 2), 3.4))
     width = 0.8 / max(1, len(loops))
     for i, (who, loop) in enumerate(loops.items()):
         vals = [loop["table"].get(f, {}).get(lv, 0.0) * 100 for f, lv in cells]
         ax.bar([j + i * width for j in range(len(cells))], vals, width,
                label=f"{who} ({accuracy['candidate'] if who == 'candidate' else 'torch'})")
-    ax.set_xticks([j + width * (len(loops) - 1) / 2 for j in range(len(cells))],
-                  [f"{f[:10]}\n{lv}" for f, lv in cells], fontsize=7)
+    labels = [f.replace("_", "\n") + "\n" + lv for f, lv in cells]
+    ax.set_xticks([j + width * (len(loops) - 1) / 2 for j in range(len(cells))], labels,
+                  fontsize=6)
     ax.set_ylabel("success %")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=7)

@@ -43,6 +43,9 @@ def _issue5(lat: dict) -> str:
     cand, comp = lat["candidate"], lat["comparisons"][lat["candidate"]]
     hf, stock = comp["hf_generate"], comp["stock_gbnf"]
     s = lat["runners"][cand]
+    top = sorted(s["stages"].items(), key=lambda kv: -kv[1]["p50"])[:3]
+    shares = ", ".join(f"{k} {v['p50'] * 1e3:.1f} ms ({v['p50'] / s['step']['p50']:.0%})"
+                       for k, v in top)
     base_passes = lat["runners"][lat["baselines"]["hf_generate"]]["forward_passes_mean"]
     return "\n".join([
         f"- `{cand}` vs LLaRA's own path (`{lat['baselines']['hf_generate']}`): "
@@ -55,7 +58,7 @@ def _issue5(lat: dict) -> str:
         f"forward) vs {base_passes:.1f} for HF generate (its whole answer, to </s>).",
         f"- Step p50 {s['step']['p50'] * 1e3:.1f} ms, p99 {s['step']['p99'] * 1e3:.1f} ms, "
         f"time to first token p50 {s['ttft']['p50'] * 1e3:.1f} ms, policy-only rate "
-        f"{s['control_hz']:.1f} Hz."])
+        f"{s['control_hz']:.1f} Hz. Where the time goes (stage p50 / step p50): {shares}."])
 
 
 def _header(lat: dict | None, acc: dict | None) -> list[str]:
@@ -145,6 +148,11 @@ METHOD = [
     "- Candidate: the runtime `Policy` (gguf LLM, ONNX vision, system-prompt KV prefix reused, "
     "grammar-constrained jump-forward decoding). Identical actions: same pick, place, "
     "rotation and tool as the baseline on the same measured step.",
+    "- Threads: every engine (llama.cpp, onnxruntime, torch, numba) gets the same count, shown "
+    "in the machine line. On a shared 2-core machine one thread per engine gives stable "
+    "numbers: with two, the engines' worker threads spin-wait whenever another process takes "
+    "a core (measured: 2-4x slower steps, most for multi-token llama.cpp batches). "
+    "`llara-edge run` (the whole loop) uses the runtime's default, all cores.",
     "- Cold start: wall time from spawning a fresh Python process to its first parsed action "
     "(imports, artifact hash checks, engine loading, grammar, prefix, one step); peak RSS is "
     "that process's high-water mark after a few more steps.",

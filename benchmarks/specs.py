@@ -3,7 +3,7 @@
 Contract:
     spec = parse_spec("gguf:q4_k_m") -> RunnerSpec(kind, variant, vision, delay_s, text)
     make_runner(spec, BenchContext(artifact, checkpoint, threads, max_new_tokens)) -> StepRunner
-    import_torch_first()   # call before MuJoCo renders (see its docstring)
+    import_torch_first()   # call before MuJoCo renders frames (see its docstring)
     RUNNER_KINDS: kind -> factory
 
 Grammar: KIND[:VARIANT[:VISION]][+delay=SECONDS]
@@ -118,7 +118,6 @@ def make_runner(spec: RunnerSpec | str, ctx: BenchContext):
     from llara_edge.benchmarks.runners import DelayRunner
 
     spec = parse_spec(spec) if isinstance(spec, str) else spec
-    import_torch_first()
     runner = RUNNER_KINDS[spec.kind](spec, ctx)
     if spec.delay_s:
         runner = DelayRunner(runner, spec.delay_s)

@@ -21,6 +21,7 @@ import resource
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -76,7 +77,18 @@ def speedup(baseline: float | None, candidate: float | None) -> float | None:
 
 
 def peak_rss_mb() -> float:
-    """High-water resident set size of this process in MiB (ru_maxrss: KiB on Linux)."""
+    """High-water resident set size of this process in MiB.
+
+    Linux: VmHWM of /proc/self/status, the high-water mark of this process's own address
+    space. Not ru_maxrss: exec keeps the larger of the old and new marks there, and a child
+    spawned with vfork (Python's subprocess) would report its parent's peak (measured: every
+    benchmark child reported the parent's 930 MiB). Elsewhere ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 

@@ -175,3 +175,18 @@ def test_plots_are_small_pngs(tmp_path):
     assert len(paths) == 4
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size < 150_000
+
+
+def test_child_peak_rss_is_its_own_not_the_parents():
+    import subprocess
+    import sys
+
+    from llara_edge.benchmarks.stats import peak_rss_mb
+
+    ballast = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB resident in this process
+    ballast[::512] = 2.0
+    parent = peak_rss_mb()
+    out = subprocess.run([sys.executable, "-c", "from llara_edge.benchmarks.stats import "
+                          "peak_rss_mb; print(peak_rss_mb())"], capture_output=True,
+                         text=True, check=True).stdout
+    assert parent > 64 and float(out) < parent - 32, (parent, out)
