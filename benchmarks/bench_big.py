@@ -1,19 +1,21 @@
 """Latency parts beyond the per-step comparison: the whole control loop and the ~1B model.
 
 Contract:
-    control_loop(artifact, candidate_spec, episodes, say) -> dict
-        per-stage summaries of `llara-edge run` on the simulator (capture, prompt,
-        preprocess ... decode, parse, geometry, safety, plan, drive, settle, step), control Hz
+    control_loop(artifact, candidate_spec, episodes, threads, say) -> dict
+        per-stage summaries of the closed loop of `llara-edge run` on the simulator
+        (capture, prompt, preprocess ... decode, parse, geometry, safety, plan, drive,
+        settle, step), control Hz
     decode_rate(gguf, threads, n_prompt=64, n_decode=64) -> {"s_per_token", "tokens_per_s"}
     run_big(cfg, machine_gbps, say) -> dict   # the ~1B model: per-variant decode rate and
         achieved bandwidth fraction, per-stage steps of the candidate's variant
     metrics(big) -> {gate key: value}
 
-The loop runs in a subprocess (`python -m llara_edge.cli.main run --artifact ... --no-gif`)
-with the same artifact and GGUF variant as the candidate and its telemetry JSON is read
-back; the first decision of the run is dropped as warm-up. In the simulator "drive" and
-"settle" advance the physics of the simulated arm, so they measure simulation speed, not a
-servo bus.
+The loop is `llara-edge run`'s simulator loop (llara_edge.robot: SimRobot with the real
+Feetech driver on a pty virtual bus, RobotLoop, SimPrompter) built in this process, so that
+its policy gets the suite's thread count (the command itself uses all cores); same
+artifact and GGUF variant as the candidate, visual_manipulation L1, seeds 0..episodes-1;
+the first decision is dropped as warm-up. In the simulator "drive" and "settle" advance the
+physics of the simulated arm, so they measure simulation speed, not a servo bus.
 Decode rate: llama.cpp directly (llama_decode on one token at a time after a 64-token
 prompt, median per-token wall time) on each GGUF variant; the bytes a pass reads are the
 GGUF's tensors except the token embedding (bench_models.gguf_weight_bytes), so achieved
@@ -23,10 +25,6 @@ machine (benchmarks/membw.py).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,34 +33,54 @@ import numpy as np
 from llara_edge.benchmarks.stats import stage_summaries, summarize
 
 
-def control_loop(artifact: Path, candidate: str, episodes: int, say) -> dict:
-    """`llara-edge run` telemetry summarised (see the module docstring)."""
+def _loop_telemetry(artifact: Path, variant: str, threads: int, episodes: int):
+    """Run `episodes` simulator episodes of the closed loop; its Telemetry and successes."""
+    from llara_edge.robot.config import RobotConfig
+    from llara_edge.robot.loop import LoopConfig, RobotLoop
+    from llara_edge.robot.policy_io import RuntimeTextPolicy, SimPrompter
+    from llara_edge.robot.robots import SimRobot
+    from llara_edge.robot.telemetry import Telemetry
+    from llara_edge.runtime.config import RuntimeConfig
+    from llara_edge.runtime.policy import Policy
+
+    cfg, tel, successes = RobotConfig.default(), Telemetry(), 0
+    policy = Policy.load(artifact, RuntimeConfig(llm="gguf", vision="onnx", variant=variant,
+                                                 threads=threads))
+    try:
+        with SimRobot(cfg) as robot:
+            loop = RobotLoop(robot.io, RuntimeTextPolicy(policy, variant),
+                             SimPrompter(robot.env), cfg, robot.kin, tel,
+                             loop_cfg=LoopConfig(record=False))
+            try:
+                for seed in range(episodes):
+                    task = robot.reset("visual_manipulation", "L1", seed)
+                    successes += loop.run_episode(seed, task.max_steps, robot.evaluate).success
+            finally:
+                loop.close()
+    finally:
+        policy.close()
+    return tel, successes
+
+
+def control_loop(artifact: Path, candidate: str, episodes: int, threads: int, say) -> dict:
+    """Per-stage telemetry of the closed loop (see the module docstring)."""
     from llara_edge.benchmarks.specs import parse_spec
 
     if episodes < 1:
         return {"skipped": "disabled (loop_episodes 0)"}
     spec = parse_spec(candidate)
-    if spec.kind != "gguf":
-        return {"skipped": f"`llara-edge run` loads gguf artifacts; candidate is {candidate}"}
-    say(f"control loop: llara-edge run, {episodes} episode(s), {spec.variant}")
-    with tempfile.TemporaryDirectory(prefix="llara-loop-") as tmp:
-        cmd = [sys.executable, "-m", "llara_edge.cli.main", "run", "--artifact", str(artifact),
-               "--variant", spec.variant or "q4_k_m", "--episodes", str(episodes),
-               "--out", tmp, "--no-gif"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
-        path = Path(tmp) / "telemetry.json"
-        if not path.is_file():
-            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-            return {"error": f"llara-edge run exit {proc.returncode}: {tail}"}
-        tel = json.loads(path.read_text())
-    steps = [s["stages"] for s in tel["steps"]]
+    if spec.kind != "gguf" or spec.delay_s or spec.vision not in (None, "onnx"):
+        return {"skipped": f"the loop runs gguf + onnx vision policies; candidate {candidate}"}
+    say(f"control loop: {episodes} visual_manipulation L1 episode(s), {spec.variant}")
+    tel, successes = _loop_telemetry(artifact, spec.variant or "q4_k_m", threads, episodes)
+    steps = [rec.stages for rec in tel.steps]
     warm = 1 if len(steps) > 1 else 0
     stages = stage_summaries(steps, warm)
     step = stages.get("step")
     kept = sorted(steps[warm:], key=lambda st: st.get("step", 0.0))
     return {"decisions": len(steps) - warm, "median_step_stages": kept[len(kept) // 2],
-            "outcomes": tel.get("outcomes"),
-            "policy": tel.get("policy"), "success_rate": tel.get("success_rate"),
+            "outcomes": tel.outcomes(), "episodes": episodes,
+            "success_rate": successes / episodes,
             "stages": {k: v.to_dict() for k, v in stages.items()},
             "control_hz": 1.0 / step.p50 if step and step.p50 > 0 else None}
 

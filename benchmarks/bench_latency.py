@@ -232,7 +232,8 @@ def run_latency(cfg: LatencyConfig, say: Say = lambda m: None) -> dict:
     summary = {name: _runner_summary(recs) for name, recs in records.items()}
     comp = _comparisons(records, summary, cfg)
     cold = _cold_starts(cfg, ctx, frames, say)
-    loop = bench_big.control_loop(artifact, cfg.candidate, cfg.loop_episodes, say)
+    loop = bench_big.control_loop(artifact, cfg.candidate, cfg.loop_episodes, cfg.n_threads,
+                                  say)
     bw = membw.measure_bandwidth(membw.BandwidthConfig(mib=cfg.membw_mib,
                                                        repeats=2 if cfg.quick else 5))
     big = bench_big.run_big(cfg, bw["copy_gbps"], say) if cfg.big_model else \

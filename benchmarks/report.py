@@ -26,7 +26,7 @@ FILES = {"latency": "latency.json", "accuracy": "accuracy.json"}
 def write_json(path: Path, obj: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")  # insertion order: stage order
     os.replace(tmp, path)
     return path
 

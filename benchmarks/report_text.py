@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 from llara_edge.benchmarks import roofline
+from llara_edge.benchmarks.runners import STAGE_ORDER
 
 
 def _f(value, fmt: str = "{:.1f}", scale: float = 1.0) -> str:
@@ -29,9 +30,17 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def _runner_order(results: dict) -> list[str]:
+    """Runners in the order the run was configured (JSON readers may have sorted them)."""
+    configured = list((results.get("config") or {}).get("runners") or [])
+    return sorted(results["runners"], key=lambda n: (configured.index(n) if n in configured
+                                                     else len(configured), n))
+
+
 def runners_table(results: dict) -> str:
     rows = []
-    for name, s in results["runners"].items():
+    for name in _runner_order(results):
+        s = results["runners"][name]
         cold = results.get("cold_start", {}).get(name, {})
         rows.append([f"`{name}`", _f(s["step"]["p50"], scale=1e3), _f(s["step"]["p95"], scale=1e3),
                      _f(s["step"]["p99"], scale=1e3),
@@ -47,7 +56,8 @@ def runners_table(results: dict) -> str:
 def comparison_table(results: dict) -> str:
     rows = []
     base = results["baselines"]
-    for name, row in results["comparisons"].items():
+    for name in _runner_order(results):
+        row = results["comparisons"][name]
         cells = [f"`{name}`"]
         for label in ("hf_generate", "stock_gbnf"):
             c = row.get(label)
@@ -59,8 +69,10 @@ def comparison_table(results: dict) -> str:
 
 
 def stages_table(stages: dict, title: str = "stage") -> str:
+    order = {s: i for i, s in enumerate(STAGE_ORDER)}
     rows = [[s, v["n"], _f(v["p50"], "{:.2f}", 1e3), _f(v["p95"], "{:.2f}", 1e3),
-             _f(v["p99"], "{:.2f}", 1e3), _f(v["max"], "{:.2f}", 1e3)] for s, v in stages.items()]
+             _f(v["p99"], "{:.2f}", 1e3), _f(v["max"], "{:.2f}", 1e3)]
+            for s, v in sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order)))]
     return md_table([title, "n", "p50", "p95", "p99", "max"], rows)
 
 
@@ -85,8 +97,10 @@ def latency_tables(results: dict) -> str:
              f"### Stages of `{cand}` (ms)", stages_table(results["runners"][cand]["stages"])]
     loop = results.get("control_loop", {})
     if "stages" in loop:
-        parts += [f"### Whole control loop, `llara-edge run` ({loop['decisions']} decisions, "
-                  f"{_f(loop['control_hz'], '{:.2f}')} Hz)", stages_table(loop["stages"])]
+        parts += [f"### Whole control loop, `llara-edge run`'s simulator loop "
+                  f"({loop['decisions']} decisions after warm-up, {loop['episodes']} episodes, "
+                  f"success {loop['success_rate']:.0%}; {_f(loop['control_hz'], '{:.2f}')} Hz)",
+                  stages_table(loop["stages"])]
     else:
         parts.append(f"Whole control loop: {loop.get('skipped') or loop.get('error')}")
     big = results.get("big_model", {})

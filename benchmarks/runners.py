@@ -30,8 +30,9 @@ from llara_edge.errors import ParseError
 from llara_edge.formats import parse_llara_first_step
 from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN, build_prompt
 
-STAGE_ORDER = ("capture", "preprocess", "vision", "projector", "vision+prefill", "prefill",
-               "decode", "parse", "geometry", "safety", "drive")
+STAGE_ORDER = ("capture", "state", "prompt", "preprocess", "vision", "projector",
+               "vision+prefill", "prefill", "decode", "policy", "parse", "geometry", "safety",
+               "plan", "drive", "settle", "step")
 
 
 @dataclass
