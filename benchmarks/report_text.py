@@ -107,7 +107,8 @@ def latency_tables(results: dict) -> str:
     parts += ["### ~1B model", big_table(big)]
     for spec, s in big.get("steps", {}).items():
         parts += [f"Stages of `{spec}` on the ~1B model (ms)", stages_table(s["stages"])]
-    parts += ["### Roofline", "```", roofline.format_table(results["roofline"]["rows"]), "```"]
+    parts += ["### Roofline",
+              "```\n" + roofline.format_table(results["roofline"]["rows"]) + "\n```"]
     return "\n\n".join(parts)
 
 
