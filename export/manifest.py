@@ -69,27 +69,37 @@ def write_manifest(root: str | Path, manifest: dict) -> Path:
     return final
 
 
-def load_manifest(root: str | Path) -> dict:
-    """The manifest of an export directory, after checking every listed file."""
-    root = Path(root)
-    path = root / MANIFEST_NAME
+def read_manifest(root: str | Path) -> tuple[dict, Path]:
+    """(manifest, its path) of an export directory, version-checked; files not yet checked."""
+    path = Path(root) / MANIFEST_NAME
     if not path.is_file():
         raise ArtifactError(f"not an export directory (no {MANIFEST_NAME}): {root}")
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ArtifactError(f"unreadable manifest {path}: {err}") from err
-    if manifest.get("manifest_version") != MANIFEST_VERSION:
-        raise ArtifactError(
-            f"unsupported manifest version {manifest.get('manifest_version')!r} in {path}"
-        )
+    version = manifest.get("manifest_version") if isinstance(manifest, dict) else None
+    if version != MANIFEST_VERSION:
+        raise ArtifactError(f"unsupported manifest version {version!r} in {path}")
+    return manifest, path
+
+
+def check_file(target: Path, entry: dict) -> None:
+    """Raise ArtifactError unless `target` exists with the size and sha256 of its entry."""
+    if not target.is_file():
+        raise ArtifactError(f"missing artifact file {target}")
+    size = target.stat().st_size
+    if size != entry.get("size"):
+        raise ArtifactError(f"artifact file {target} is {size} bytes, the manifest says "
+                            f"{entry.get('size')} (truncated or replaced)")
+    if sha256_file(target) != entry.get("sha256"):
+        raise ArtifactError(f"artifact file {target} does not match its sha256 in the "
+                            "manifest (altered)")
+
+
+def load_manifest(root: str | Path) -> dict:
+    """The manifest of an export directory, after checking every listed file."""
+    manifest, _ = read_manifest(root)
     for name, entry in (manifest.get("files") or {}).items():
-        target = root / name
-        if not target.is_file():
-            raise ArtifactError(f"missing artifact file {target} (listed in {path})")
-        size = target.stat().st_size
-        if size != entry.get("size"):
-            raise ArtifactError(f"artifact {target} is {size} bytes, manifest says {entry['size']}")
-        if sha256_file(target) != entry.get("sha256"):
-            raise ArtifactError(f"artifact {target} does not match its sha256 in {path}")
+        check_file(Path(root) / name, entry)
     return manifest

@@ -20,11 +20,10 @@ function are export.manifest's, the one definition of both.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError, ConfigError
-from llara_edge.export.manifest import MANIFEST_NAME, MANIFEST_VERSION, sha256_file
+from llara_edge.export.manifest import check_file, read_manifest
 from llara_edge.models.preprocess import PreprocessConfig
 
 _DROP = {"patch": 1, "cls_patch": 0}  # rows of CLIP features dropped before the projector
@@ -42,20 +41,10 @@ class Artifact:
 
     @classmethod
     def open(cls, root: str | Path) -> Artifact:
-        root = Path(root)
-        path = root / MANIFEST_NAME
-        if not path.is_file():
-            raise ArtifactError(f"not an export directory (no {MANIFEST_NAME}): {root}")
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise ArtifactError(f"unreadable manifest {path}: {err}") from err
-        if not isinstance(manifest, dict) or manifest.get("manifest_version") != MANIFEST_VERSION:
-            version = manifest.get("manifest_version") if isinstance(manifest, dict) else None
-            raise ArtifactError(f"unsupported manifest version {version!r} in {path}")
+        manifest, path = read_manifest(root)
         if not isinstance(manifest.get("files"), dict):
             raise ArtifactError(f"manifest {path} lists no files")
-        return cls(root, manifest)
+        return cls(Path(root), manifest)
 
     def has(self, name: str) -> bool:
         return name in self.manifest["files"]
@@ -69,15 +58,7 @@ class Artifact:
         if entry is None:
             raise ArtifactError(f"artifact file {name} is not listed in the manifest of "
                                 f"{self.root}")
-        if not target.is_file():
-            raise ArtifactError(f"missing artifact file {target}")
-        size = target.stat().st_size
-        if size != entry.get("size"):
-            raise ArtifactError(f"artifact file {target} is {size} bytes, the manifest says "
-                                f"{entry.get('size')} (truncated or replaced)")
-        if sha256_file(target) != entry.get("sha256"):
-            raise ArtifactError(f"artifact file {target} does not match its sha256 in the "
-                                "manifest (altered)")
+        check_file(target, entry)
         self._verified[name] = target
         return target
 
