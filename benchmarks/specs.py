@@ -1,15 +1,17 @@
 """Runner specs: one short string names a backend/variant to benchmark, e.g. on the CLI.
 
 Contract:
-    spec = parse_spec("gguf:q4_k_m") -> RunnerSpec(kind, variant, vision, delay_s, text)
+    spec = parse_spec("gguf:q4_k_m") -> RunnerSpec(kind, variant, vision, delay_s, text, draft)
     make_runner(spec, BenchContext(artifact, checkpoint, threads, max_new_tokens)) -> StepRunner
     import_torch_first()   # call before MuJoCo renders frames (see its docstring)
     RUNNER_KINDS: kind -> factory
 
-Grammar: KIND[:VARIANT[:VISION]][+delay=SECONDS]
+Grammar: KIND[:VARIANT[:VISION]][+draft=N][+delay=SECONDS]
     gguf:q4_k_m[:onnx|onnx+fused|torch]   the runtime Policy, llama.cpp LLM (default vision onnx)
     onnx[:-:VISION]                       the runtime Policy, onnxruntime LLM
     torch                                 the runtime Policy on the torch reference engines
+    ...+draft=0                           the runtime Policy with RuntimeConfig.draft_tokens = N
+                                          (0: no prompt-lookup speculation, the ablation)
     hf-generate                           baseline (a): torch + transformers generate
     stock-gbnf:q4_k_m                     baseline (b): stock Llava15ChatHandler + GBNF, that GGUF
     ...+delay=0.2                         the same runner slowed by 0.2 s per step (decode),
@@ -27,7 +29,7 @@ from pathlib import Path
 from llara_edge.errors import ConfigError
 
 _SPEC_RE = re.compile(r"^(?P<kind>[a-z-]+)(?::(?P<variant>[\w-]+))?(?::(?P<vision>[\w+]+))?"
-                      r"(?:\+delay=(?P<delay>\d+(?:\.\d+)?))?$")
+                      r"(?:\+draft=(?P<draft>\d+))?(?:\+delay=(?P<delay>\d+(?:\.\d+)?))?$")
 POLICY_LLMS = {"gguf": "gguf", "onnx": "onnx", "torch": "torch"}
 DEFAULT_VISION = {"gguf": "onnx", "onnx": "onnx", "torch": "torch"}
 
@@ -39,6 +41,7 @@ class RunnerSpec:
     vision: str | None
     delay_s: float
     text: str
+    draft: int | None = None  # Policy runners: draft_tokens (None: the runtime default)
 
 
 @dataclass(frozen=True)
@@ -55,18 +58,20 @@ def parse_spec(text: str) -> RunnerSpec:
         raise ConfigError(f"bad runner spec {text!r}: KIND[:VARIANT[:VISION]][+delay=S] with "
                           f"KIND in {sorted(RUNNER_KINDS)}")
     variant = None if match["variant"] in (None, "-") else match["variant"]
+    draft = None if match["draft"] is None else int(match["draft"])
     return RunnerSpec(match["kind"], variant, match["vision"],
-                      float(match["delay"] or 0.0), text.strip())
+                      float(match["delay"] or 0.0), text.strip(), draft)
 
 
 def _policy(spec: RunnerSpec, ctx: BenchContext):
     from llara_edge.benchmarks.runners import PolicyRunner
     from llara_edge.runtime.config import RuntimeConfig
 
+    draft = {} if spec.draft is None else {"draft_tokens": spec.draft}
     cfg = RuntimeConfig(llm=POLICY_LLMS[spec.kind],
                         vision=spec.vision or DEFAULT_VISION[spec.kind],
                         variant=spec.variant or "q4_k_m", threads=ctx.threads,
-                        max_new_tokens=ctx.max_new_tokens, checkpoint=ctx.checkpoint)
+                        max_new_tokens=ctx.max_new_tokens, checkpoint=ctx.checkpoint, **draft)
     return PolicyRunner(ctx.artifact, cfg, spec.text)
 
 

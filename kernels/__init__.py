@@ -2,7 +2,8 @@
 
 - constrained decoding: answer grammars (answer_grammars, bytefsm) compiled against a
   tokenizer's vocabulary (token_grammar.compile_grammar), greedy decoding with jump forward
-  over any `extend` backend (constrained_decode.decode_constrained), masked argmax
+  over any `extend` backend (constrained_decode.decode_constrained) with prompt-lookup
+  speculation (prompt_lookup.PromptLookup; reference_lookup beside it), masked argmax
   (masked_argmax: numba; kernels/cuda/masked_argmax.cu via CMakeLists.txt);
 - fused vision projector (projector: NumPy reference and CPU path; projector_triton,
   kernels/cuda/fused_projector.cu, trt_plugin for GPUs).
@@ -13,7 +14,7 @@ compiles nothing until a kernel is called; GPU SDKs are imported only by their m
 
 from __future__ import annotations
 
-import importlib
+from llara_edge.lazy import lazy_exports
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -24,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "decode_constrained": "constrained_decode",
     "decode_greedy": "constrained_decode",
     "DecodeResult": "constrained_decode",
+    "Lookahead": "constrained_decode",
+    "PromptLookup": "prompt_lookup",
     "masked_argmax": "masked_argmax",
     "masked_argmax_ref": "masked_argmax",
     "pack_mask": "masked_argmax",
@@ -32,10 +35,4 @@ _EXPORTS: dict[str, str] = {
     "ProjectorWeights": "projector",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> object:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -18,6 +18,7 @@ from runtime_artifact import grammar_cache, shared_artifact
 # transformers' modelling code imports triton, whose LLVM clashes with the one Mesa's EGL
 # loads for MuJoCo: importing it after the first offscreen render segfaults, before is fine
 import llara_edge.models.llava  # noqa: F401
+from llara_edge.actions import JointStepAction
 from llara_edge.errors import ArtifactError, ConfigError, ParseError
 from llara_edge.export.frames import sim_frames
 from llara_edge.runtime.config import RuntimeConfig
@@ -60,6 +61,7 @@ def policies(art, make_config):
     made = {name: Policy.load(art, make_config(llm=llm, vision=vision))
             for name, (llm, vision) in ENGINES.items()}
     made["gguf_free"] = Policy.load(art, make_config(constrained=False))
+    made["gguf_nodraft"] = Policy.load(art, make_config(draft_tokens=0))
     yield made
     for p in made.values():
         p.close()
@@ -89,6 +91,18 @@ def test_constrained_equals_free_greedy_when_free_is_well_formed(policies, steps
         assert cons.forward_passes < free.forward_passes
         same += 1
     assert same >= K_FRAMES // 2, same  # the trained policy mostly answers well-formed
+
+
+def test_prompt_lookup_drafts_save_passes_not_tokens(steps):
+    drafted, plain = steps["gguf"], steps["gguf_nodraft"]
+    assert [s.tokens for s in drafted] == [s.tokens for s in plain]
+    assert sum(s.forward_passes for s in drafted) < sum(s.forward_passes for s in plain)
+
+
+def test_parser_follows_the_grammar_in_use(art, make_config, cases):
+    with Policy.load(art, make_config(grammar="llarva", n_joints=5)) as policy:
+        step = policy.act(cases[0].rgb, cases[0].user_text)
+    assert isinstance(step.action, JointStepAction) and len(step.action.joints) == 5
 
 
 def test_policy_step_record(policies, steps):

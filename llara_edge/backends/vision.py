@@ -8,10 +8,11 @@ Contract (base.VisionEngine): engine.encode(frame uint8 (H, W, 3), timings) -> f
   kernels.projector.project (drop CLS, GEMM + bias + erf GELU, GEMM + bias) written into one
   float32 (N, hidden) buffer owned by the engine and reused every step; the gguf backend
   points its llama_batch at that buffer, so the projector writes the LLM input directly.
-  The returned array IS that buffer: it is overwritten by the next encode. The projector's
-  numba epilogues run on config.threads threads (when set); its two GEMMs run on NumPy's
-  BLAS, whose threads are set by OPENBLAS_NUM_THREADS / OMP_NUM_THREADS at process start
-  (docs/runtime.md: an idle BLAS pool woken every step cost 24-43 ms here).
+  The returned array IS that buffer: it is overwritten by the next encode. With
+  config.threads set, the projector's numba epilogues run on that many threads and its two
+  GEMMs on NumPy's BLAS limited to as many (threadpoolctl, process-wide, at load): a BLAS
+  pool wider than the engine's share of cores is woken every step and waits a scheduler
+  slice for busy cores (docs/runtime.md: 24-43 ms per step measured here).
 - "native": the LLM backend's own encode_image (gguf: llama.cpp's clip on the mmproj, with
   the 0.3.36 defect described in backends/gguf.py; onnx: vision.onnx; trt: its engine).
 ("torch" lives in backends/torch_backend.py.)
@@ -99,6 +100,10 @@ class FusedOnnxVision(VisionEngine):
 
         runner = OrtRunner(artifact.onnx("vision_features"), config)
         weights, drop = load_projector(artifact.onnx("projector"), artifact.drop_cls)
+        if config.threads:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=config.threads, user_api="blas")
         return cls(runner, weights, drop, backend, config.threads)
 
     def encode(self, frame: np.ndarray, timings: dict[str, float]) -> np.ndarray:

@@ -19,6 +19,9 @@ Fields:
                  "cpu"); unavailable ones are skipped, CPU is always appended as fallback
     gpu_layers   llama.cpp layers offloaded to a GPU (0: CPU only)
     max_new_tokens  decoding budget per step (answer tokens)
+    draft_tokens speculative decoding from prompt lookup (kernels.prompt_lookup): up to this
+                 many answer tokens drafted from the task text and verified in one pass
+                 (constrained decoding only; 0: off). Same tokens, fewer passes.
     n_joints     LLARVA joints
     checkpoint   source checkpoint for the torch engines (None: the manifest's path)
     grammar_cache_dir  compiled grammars are cached here (None: memory only)
@@ -50,6 +53,7 @@ class RuntimeConfig:
     providers: tuple[str, ...] = ("cpu",)
     gpu_layers: int = 0
     max_new_tokens: int = 256
+    draft_tokens: int = 16
     n_joints: int = 7
     checkpoint: Path | None = None
     grammar_cache_dir: Path | None = _CACHE_ROOT / "grammars"
@@ -62,6 +66,7 @@ class RuntimeConfig:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
         ints = {"threads": (self.threads, 0), "n_ctx": (self.n_ctx, 16),
                 "gpu_layers": (self.gpu_layers, 0), "max_new_tokens": (self.max_new_tokens, 1),
+                "draft_tokens": (self.draft_tokens, 0),
                 "n_joints": (self.n_joints, 1)}
         for name, (value, low) in ints.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < low:

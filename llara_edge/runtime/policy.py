@@ -23,7 +23,10 @@ vision pass and masked argmax run at load (numba JIT, first-run allocations).
 The prompt is LLaRA's (TorchPolicy.prompt: `<image>\\n` put in front of a task without an
 image tag). constrained=True: the grammar's forced opening (e.g. " Step 1: Pick up the <p>")
 is appended to the prompt's prefill (kernels.constrained_decode.prefill_prefix), then
-decode_constrained with jump forward; the answer is well-formed by construction.
+decode_constrained with jump forward and, with draft_tokens > 0, prompt-lookup speculation
+(drafts from the task text, verified in one pass, rolled back where greedy disagrees); the
+answer is well-formed by construction. The parser follows the grammar in use (config.grammar
+when given, else the artifact's policy format).
 constrained=False: free greedy (decode_greedy) to EOS and the strict parser, whose
 ParseError propagates unchanged.
 """
@@ -47,8 +50,14 @@ from llara_edge.formats import (
     parse_llarva_answer,
     split_image_tags,
 )
-from llara_edge.kernels.constrained_decode import decode_constrained, decode_greedy, prefill_prefix
+from llara_edge.kernels.constrained_decode import (
+    Lookahead,
+    decode_constrained,
+    decode_greedy,
+    prefill_prefix,
+)
 from llara_edge.kernels.masked_argmax import masked_argmax
+from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig
 from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
 from llara_edge.runtime.artifact import Artifact
 from llara_edge.runtime.config import RuntimeConfig
@@ -86,7 +95,8 @@ class Policy:
         self.artifact, self.config, self.backend, self.vision = artifact, config, backend, vision
         self.tokenizer, self.grammar = tokenizer, grammar
         self.template = artifact.template
-        self._parse = FORMATS[fmt][1]
+        kind = config.grammar or FORMATS[fmt][0]  # "llarva_trace" answers parse as llarva
+        self._parse = FORMATS["llarva" if kind.startswith("llarva") else "llara"][1]
         self._opening, self._opening_state = prefill_prefix(grammar)
         self._prefix_ids = self._split(self.prompt_ids(""))[0]
         t0 = time.perf_counter()
@@ -156,7 +166,15 @@ class Policy:
         opening = self._opening if self.config.constrained else []
         return self.backend.prefill([embeds, tail + opening])
 
-    def _decode(self, logits: np.ndarray):
+    def _lookahead(self, tail: list[int]) -> Lookahead | None:
+        """Prompt-lookup drafts over the task text (None when draft_tokens is 0)."""
+        if not self.config.draft_tokens:
+            return None
+        look = PromptLookup(tail, PromptLookupConfig(max_draft=self.config.draft_tokens))
+        opening = self._opening  # the answer's n-grams start inside the prefilled opening
+        return Lookahead(lambda answer: look([*opening, *answer]), self.backend.rollback)
+
+    def _decode(self, logits: np.ndarray, tail: list[int]):
         budget = self.config.max_new_tokens
         if not self.config.constrained:
             return [], decode_greedy(self.backend.extend, logits, self.tokenizer.eos_id, budget)
@@ -164,7 +182,8 @@ class Policy:
             raise ConfigError(f"max_new_tokens {budget} leaves no room after the forced "
                               f"opening of {len(self._opening)} tokens")
         result = decode_constrained(self.backend.extend, self.grammar, logits,
-                                    budget - len(self._opening), self._opening_state)
+                                    budget - len(self._opening), self._opening_state,
+                                    self._lookahead(tail))
         return self._opening, result
 
     def act(self, rgb: np.ndarray, task: str) -> PolicyStep:
@@ -177,7 +196,7 @@ class Policy:
         t1 = time.perf_counter()
         logits = self._prefill(embeds, prefix, tail)
         t2 = time.perf_counter()
-        opening, result = self._decode(logits)
+        opening, result = self._decode(logits, tail)
         t3 = time.perf_counter()
         tokens = [*opening, *result.tokens]
         text = self.tokenizer.decode(tokens).strip()

@@ -3,11 +3,19 @@
 MuJoCo picks its GL backend from MUJOCO_GL when it is first imported; `llara_edge.sim` sets
 it to "egl" when unset (headless, GPU or mesa). Any failure to create a GL context is turned
 into a SimError that says which backend was tried and what to set instead.
+
+Triton (imported by transformers' modelling code and the Triton projector) links its own LLVM;
+importing it after Mesa's EGL has loaded another LLVM into the process segfaults, importing
+it before is fine. So when triton is installed and EGL is the backend, it is imported before
+the first GL context (once per process, ~1-2 s).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import sys
 
 import mujoco
 import numpy as np
@@ -23,6 +31,7 @@ class CameraRenderer:
     def __init__(self, model: mujoco.MjModel, cfg: SimConfig, camera: str):
         self._cfg = cfg
         self._camera = camera
+        _load_triton_before_egl()
         try:
             self._renderer = mujoco.Renderer(model, height=cfg.height, width=cfg.width)
         except Exception as err:  # GL backends fail with many error types (ImportError, OSError...)
@@ -46,3 +55,15 @@ class CameraRenderer:
 
     def close(self) -> None:
         self._renderer.close()
+
+
+def _load_triton_before_egl() -> None:
+    """Import triton (if installed) before EGL's LLVM arrives; see the module docstring."""
+    if "triton" in sys.modules or os.environ.get("MUJOCO_GL", "egl") != "egl":
+        return
+    if importlib.util.find_spec("triton") is None:
+        return
+    try:
+        importlib.import_module("triton")
+    except Exception:  # a broken triton install is the torch paths' problem, not the sim's
+        return

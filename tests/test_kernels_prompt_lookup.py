@@ -1,0 +1,129 @@
+"""Prompt-lookup drafts and speculative constrained decoding.
+
+The drafter is compared with its brute-force reference on random sequences. Speculative
+decoding is checked against the plain loop on a fake LM whose logits depend on everything in
+its KV cache (so a wrong rollback changes the answer): the tokens must be identical, with or
+without useful drafts, and a prompt that holds the answer's box must save passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kernel_corpus import random_action, train_test_tokenizer
+
+from llara_edge.errors import ConfigError
+from llara_edge.formats import format_answer
+from llara_edge.kernels.constrained_decode import Lookahead, decode_constrained, prefill_prefix
+from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig, reference_lookup
+from llara_edge.kernels.token_grammar import compile_grammar
+from llara_edge.kernels.token_vocab import TokenVocab
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    return train_test_tokenizer(tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="module")
+def grammar(tok):
+    return compile_grammar("llara", TokenVocab.from_tokenizer(tok))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lookup_matches_the_brute_force_reference(seed):
+    rng = np.random.default_rng(seed)
+    cfg = PromptLookupConfig(max_draft=int(rng.integers(1, 9)), ngram_max=4, ngram_min=2)
+    source = rng.integers(0, 6, size=200).tolist()  # small alphabet: many repeated n-grams
+    fast, cursor = PromptLookup(source, cfg), 0
+    answer: list[int] = []
+    for _ in range(60):
+        answer.append(int(rng.integers(0, 6)))
+        want, cursor = reference_lookup(source, answer, cursor, cfg)
+        assert fast(answer) == want
+
+
+def test_lookup_prefers_the_span_after_the_previous_draft():
+    source = [9, 1, 2, 3, 4, 9, 1, 2, 5, 6]  # "9 1 2" twice: object box, then zone box
+    look = PromptLookup(source, PromptLookupConfig(max_draft=2, ngram_max=3))
+    assert look([9, 1, 2]) == [3, 4]
+    assert look([9, 1, 2]) == [5, 6]  # the first span was drafted already
+    assert look([7, 7]) == []
+    with pytest.raises(ConfigError):
+        PromptLookupConfig(ngram_min=3, ngram_max=2)
+
+
+class CacheLM:
+    """Fake LM: each row is seeded by the whole cached history (so rollbacks matter) and
+    favours `target` while the history follows it, by `margin` (small margins: the random
+    part sometimes wins and the answer leaves the target)."""
+
+    def __init__(self, target: list[int], vocab: int, margin: float, salt: int):
+        self.target, self.vocab, self.margin, self.salt = target, vocab, margin, salt
+        self.cache: list[int] = []
+        self.passes = 0
+
+    def row(self) -> np.ndarray:
+        h = self.cache
+        rng = np.random.default_rng([self.salt, len(h), *h])
+        out = rng.normal(size=self.vocab).astype(np.float32)
+        if h == self.target[:len(h)] and len(h) < len(self.target):
+            out[self.target[len(h)]] += self.margin
+        return out
+
+    def extend(self, ids) -> np.ndarray:
+        rows = []
+        for t in ids:
+            self.cache.append(int(t))
+            rows.append(self.row())
+        return np.stack(rows)
+
+    def rollback(self, n: int) -> None:
+        assert 0 < n <= len(self.cache)
+        del self.cache[len(self.cache) - n:]
+
+
+def _case(tok, seed: int):
+    rng = np.random.default_rng(seed)
+    action = random_action(rng, tools=("suction",))
+    answer = tok.encode(format_answer([action]))
+    (px, py), (qx, qy) = action.pick, action.place
+    prompt = (f"Put the <p>{action.object_name}</p> at <b>({px:.3f}, {py:.3f}), {{0.061, 0.094}}"
+              f"</b> into the <p>green zone</p> at <b>({qx:.3f}, {qy:.3f}), {{0.2, 0.2}}</b>.")
+    return answer, tok.encode(prompt)
+
+
+@pytest.mark.parametrize("margin", [30.0, 3.0, 2.0])
+def test_speculative_decode_gives_the_plain_tokens(tok, grammar, margin):
+    opening, state0 = prefill_prefix(grammar)
+    saved = []
+    for seed in range(12):
+        answer, prompt = _case(tok, seed)
+        assert answer[:len(opening)] == opening
+        target = answer[len(opening):]
+        plain_lm = CacheLM(target, tok.vocab_size, margin, seed)
+        plain = decode_constrained(plain_lm.extend, grammar, plain_lm.row(), state=state0)
+        spec_lm = CacheLM(target, tok.vocab_size, margin, seed)
+        look = PromptLookup(prompt)
+        ahead = Lookahead(lambda t, look=look: look([*opening, *t]), spec_lm.rollback)
+        spec = decode_constrained(spec_lm.extend, grammar, spec_lm.row(), state=state0,
+                                  lookahead=ahead)
+        assert spec.tokens == plain.tokens and spec.complete == plain.complete
+        if margin > 10:
+            assert plain.tokens == target
+            saved.append(plain.n_forward_passes - spec.n_forward_passes)
+    if saved:  # the box digits and the name come from the prompt: several passes saved each
+        assert min(saved) >= 5, saved
+
+
+def test_drafts_the_grammar_forbids_cost_nothing(tok, grammar):
+    opening, state0 = prefill_prefix(grammar)
+    answer, _ = _case(tok, 3)
+    target = answer[len(opening):]
+    lm = CacheLM(target, tok.vocab_size, 30.0, 0)
+    junk = tok.encode("<scene> {1, 2} 99999 </scene>")
+    look = PromptLookup(junk)
+    result = decode_constrained(lm.extend, grammar, lm.row(), state=state0,
+                                lookahead=Lookahead(lambda t: look([*opening, *t]), lm.rollback))
+    lm2 = CacheLM(target, tok.vocab_size, 30.0, 0)
+    plain = decode_constrained(lm2.extend, grammar, lm2.row(), state=state0)
+    assert result == plain
