@@ -18,7 +18,6 @@ Contract:
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -41,6 +40,7 @@ from llara_edge.hw_drivers.servo_wire import (
     ServoModel,
     Status,
 )
+from llara_edge.registry import Registry
 
 
 # ----------------------------------------------------------------------------- config
@@ -98,32 +98,19 @@ class SerialLike(Protocol):
 
 
 # ----------------------------------------------------------------------------- registry
-_BUS_KINDS: dict[str, type[MotorBus]] = {}
-_BUILTIN_BACKENDS = {
+BUSES = Registry("bus kind", {
     "feetech": "llara_edge.hw_drivers.feetech.bus",
     "dynamixel": "llara_edge.hw_drivers.dynamixel.bus",
-}
+}, attr="kind")
 
 
 def register_bus(kind: str) -> Callable[[type[MotorBus]], type[MotorBus]]:
     """Class decorator: make a MotorBus subclass available to `make_bus` under `kind`."""
-
-    def wrap(cls: type[MotorBus]) -> type[MotorBus]:
-        cls.kind = kind
-        _BUS_KINDS[kind] = cls
-        return cls
-
-    return wrap
+    return BUSES.register(kind)
 
 
 def bus_class(kind: str) -> type[MotorBus]:
-    if kind not in _BUS_KINDS and kind in _BUILTIN_BACKENDS:
-        importlib.import_module(_BUILTIN_BACKENDS[kind])
-    try:
-        return _BUS_KINDS[kind]
-    except KeyError as exc:
-        known = sorted(set(_BUS_KINDS) | set(_BUILTIN_BACKENDS))
-        raise ConfigError(f"unknown bus kind {kind!r}; known: {known}") from exc
+    return BUSES.get(kind)
 
 
 def make_bus(config: BusConfig, serial: SerialLike | None = None) -> MotorBus:

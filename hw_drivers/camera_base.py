@@ -22,7 +22,6 @@ Contract:
 
 from __future__ import annotations
 
-import importlib
 import math
 import threading
 from abc import ABC, abstractmethod
@@ -34,6 +33,7 @@ import numpy as np
 
 from llara_edge.errors import ConfigError, DepthError, DeviceError
 from llara_edge.geometry.camera import Intrinsics
+from llara_edge.registry import Registry
 
 READER_POLL_S = 0.25  # longest single wait of the background reader (s)
 
@@ -162,34 +162,21 @@ def depth_at(frame: Frame, u: float, v: float, radius: int = 2) -> float:
 
 
 # ----------------------------------------------------------------------------- registry
-_CAMERA_KINDS: dict[str, type[Camera]] = {}
-_BUILTIN_BACKENDS = {
+CAMERAS = Registry("camera kind", {
     "sim": "llara_edge.hw_drivers.sim_camera.camera",
     "software-realsense": "llara_edge.hw_drivers.sim_camera.software_realsense",
     "realsense": "llara_edge.hw_drivers.realsense.camera",
     "file": "llara_edge.hw_drivers.file_camera.camera",
-}
+}, attr="kind")
 
 
 def register_camera(kind: str) -> Callable[[type[Camera]], type[Camera]]:
     """Class decorator: make a Camera subclass available to `make_camera` under `kind`."""
-
-    def wrap(cls: type[Camera]) -> type[Camera]:
-        cls.kind = kind
-        _CAMERA_KINDS[kind] = cls
-        return cls
-
-    return wrap
+    return CAMERAS.register(kind)
 
 
 def camera_class(kind: str) -> type[Camera]:
-    if kind not in _CAMERA_KINDS and kind in _BUILTIN_BACKENDS:
-        importlib.import_module(_BUILTIN_BACKENDS[kind])
-    try:
-        return _CAMERA_KINDS[kind]
-    except KeyError as exc:
-        known = sorted(set(_CAMERA_KINDS) | set(_BUILTIN_BACKENDS))
-        raise ConfigError(f"unknown camera kind {kind!r}; known: {known}") from exc
+    return CAMERAS.get(kind)
 
 
 def make_camera(config: CameraConfig, **resources) -> Camera:

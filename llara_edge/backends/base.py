@@ -29,7 +29,6 @@ neither registered nor built in is a ConfigError listing the known names.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llara_edge.errors import ConfigError
+from llara_edge.registry import Registry
 
 if TYPE_CHECKING:
     from llara_edge.runtime.artifact import Artifact
@@ -176,69 +176,44 @@ def check_frame(frame: np.ndarray) -> np.ndarray:
 BackendFactory = Callable[["Artifact", "RuntimeConfig"], Backend]
 VisionFactory = Callable[["Artifact", "RuntimeConfig", Backend], VisionEngine]
 
-_BACKENDS: dict[str, type] = {}
-_VISION: dict[str, type] = {}
-# built-in name -> module whose import registers it
-_BUILTIN_BACKENDS = {
+BACKENDS = Registry("backend", {
     "gguf": "llara_edge.backends.gguf",
     "onnx": "llara_edge.backends.onnx",
     "trt": "llara_edge.backends.trt",
     "torch": "llara_edge.backends.torch_backend",
-}
-_BUILTIN_VISION = {
+}, attr="name")
+VISION = Registry("vision engine", {
     "onnx": "llara_edge.backends.vision",
     "onnx+fused": "llara_edge.backends.vision",
     "native": "llara_edge.backends.vision",
     "torch": "llara_edge.backends.torch_backend",
-}
+})
 
 
 def register_backend(name: str) -> Callable[[type], type]:
     """Class decorator: the class (with `from_artifact(artifact, config)`) serves `name`."""
-
-    def wrap(cls: type) -> type:
-        cls.name = name
-        _BACKENDS[name] = cls
-        return cls
-
-    return wrap
+    return BACKENDS.register(name)
 
 
 def register_vision(name: str) -> Callable[[type], type]:
     """Class decorator: the class (with `from_artifact(artifact, config, backend)`)."""
-
-    def wrap(cls: type) -> type:
-        _VISION[name] = cls
-        return cls
-
-    return wrap
-
-
-def _lookup(kind: str, name: str, table: dict[str, type], builtin: dict[str, str]) -> type:
-    if name not in table and name in builtin:
-        importlib.import_module(builtin[name])
-    try:
-        return table[name]
-    except KeyError as err:
-        known = sorted(set(table) | set(builtin))
-        raise ConfigError(f"unknown {kind} {name!r}; known: {known}") from err
+    return VISION.register(name)
 
 
 def backend_names() -> list[str]:
-    return sorted(set(_BACKENDS) | set(_BUILTIN_BACKENDS))
+    return BACKENDS.names()
 
 
 def vision_names() -> list[str]:
-    return sorted(set(_VISION) | set(_BUILTIN_VISION))
+    return VISION.names()
 
 
 def make_backend(name: str, artifact: Artifact, config: RuntimeConfig) -> Backend:
     """The LLM backend `name` over the artifact's files."""
-    return _lookup("backend", name, _BACKENDS, _BUILTIN_BACKENDS).from_artifact(artifact, config)
+    return BACKENDS.get(name).from_artifact(artifact, config)
 
 
 def make_vision(name: str, artifact: Artifact, config: RuntimeConfig,
                 backend: Backend) -> VisionEngine:
     """The vision engine `name`; `backend` is the LLM it feeds (sizes, "native" vision)."""
-    cls = _lookup("vision engine", name, _VISION, _BUILTIN_VISION)
-    return cls.from_artifact(artifact, config, backend)
+    return VISION.get(name).from_artifact(artifact, config, backend)

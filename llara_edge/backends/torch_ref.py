@@ -33,6 +33,7 @@ from PIL import Image
 from transformers import DynamicCache
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
+from llara_edge.backends import REFERENCE
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
     IMAGE_TOKEN,
@@ -85,6 +86,7 @@ class PolicyResult:
     prompt_ids: tuple[int, ...]  # with IMAGE_TOKEN_INDEX placeholders
 
 
+@REFERENCE.register("torch")
 class TorchReferenceBackend:
     """One LLaVA model with a KV cache for a single sequence."""
 

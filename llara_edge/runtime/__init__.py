@@ -9,7 +9,7 @@ Names are imported on first use, so `import llara_edge.runtime` stays cheap.
 
 from __future__ import annotations
 
-import importlib
+from llara_edge.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Policy": "policy",
@@ -19,10 +19,4 @@ _EXPORTS: dict[str, str] = {
     "Artifact": "artifact",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> object:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

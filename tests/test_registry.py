@@ -1,0 +1,41 @@
+"""The one registry shape behind buses, cameras, LLM backends and vision engines."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from llara_edge.errors import ConfigError
+from llara_edge.registry import Registry
+
+
+def test_register_get_names_and_errors():
+    reg = Registry("widget", {"lazy": "llara_edge.hw_drivers.dynamixel.bus"}, attr="kind")
+
+    @reg.register("plain")
+    class Plain:
+        pass
+
+    assert reg.get("plain") is Plain and Plain.kind == "plain"
+    assert reg.names() == ["lazy", "plain"]
+    with pytest.raises(ConfigError, match=r"unknown widget 'nope'; known: \['lazy', 'plain'\]"):
+        reg.get("nope")
+    # a built-in name imports its module, which registers into ITS registry, not this one
+    with pytest.raises(ConfigError, match="unknown widget 'lazy'"):
+        reg.get("lazy")
+    assert "llara_edge.hw_drivers.dynamixel.bus" in sys.modules
+
+
+def test_the_product_registries_are_lazy_and_typed():
+    from llara_edge.backends.base import BACKENDS, VISION
+    from llara_edge.hw_drivers.base import BUSES
+    from llara_edge.hw_drivers.camera_base import CAMERAS
+
+    assert BUSES.names() == ["dynamixel", "feetech"]
+    assert BUSES.get("feetech").kind == "feetech"
+    assert CAMERAS.get("file").kind == "file"
+    assert set(BACKENDS.names()) >= {"gguf", "onnx", "trt", "torch"}
+    assert "onnx+fused" in VISION.names()
+    with pytest.raises(ConfigError, match="unknown camera kind"):
+        CAMERAS.get("kinect")
