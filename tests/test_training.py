@@ -1,6 +1,7 @@
 """Training pipeline: tokenizer rules, LLaVA label masking, and a loop that really learns."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -174,3 +175,35 @@ def test_raw_samples_learn_only_the_answer(tok):
     learned = [t for t in labels if t != IGNORE_INDEX]
     assert learned == [*tok.encode("Step 1: done."), tok.eos_id]
     assert ids[len(ids) - len(learned):] == learned
+
+
+def test_box_shift_moves_boxes_and_the_points_on_them_together():
+    from llara_edge.training.augment import ShiftConfig, shift_boxes, shifted_set
+    from llara_edge.training.data import Record
+
+    prompt = ("<image>\n<task>Put the <p>red block</p> at <b>(0.443, 0.569), {0.076, 0.114}</b> "
+              "into the <p>green pan</p> at <b>(0.698, 0.594), {0.226, 0.240}</b>.</task>\n"
+              "You have finished: Step 1: Pick up the object at <b>(0.443, 0.569)</b>, rotate "
+              "<r>[0]</r> degrees, and drop it at <b>(0.500, 0.500)</b>.")
+    answer = ("Step 2: Pick up the <p>red block</p> at <b>(0.443,  0.569)</b>, rotate <r>[0]</r>"
+              " degrees, and drop it at <b>(0.698, 0.594)</b>.")
+    rec = Record("dinbc/visual_manipulation", None, prompt, answer)
+    out = shift_boxes(rec, np.random.default_rng(3), ShiftConfig(max_shift=0.2))
+    assert out.group == "dinbc/visual_manipulation/shift" and out.image == rec.image
+    boxes = re.findall(r"<b>\((\S+), (\S+)\), \{(\S+), (\S+)\}</b>", out.prompt)
+    points = re.findall(r"<b>\((\S+),\s+(\S+)\)</b>", out.answer)
+    assert [b[2:] for b in boxes] == [("0.076", "0.114"), ("0.226", "0.240")]  # sizes kept
+    assert points == [b[:2] for b in boxes]  # pick and place still on the (moved) centres
+    assert all(abs(float(b[0]) - x) <= 0.2 + 1e-9 and b[0] != f"{x:.3f}"
+               for b, x in zip(boxes, (0.443, 0.698), strict=True))
+    assert re.search(r"<b>\(\S+,  \S+\)</b>", out.answer)  # LLaRA's 2-space first point kept
+    assert "(0.500, 0.500)" in out.prompt  # a history point on no box stays
+    history = re.findall(r"finished: .*?<b>\((\S+), (\S+)\)</b>", out.prompt)
+    assert history == [boxes[0][:2]]  # a history point on a box centre moves with it
+    off_box = Record("dinbc/scene_understanding", None, prompt,
+                     answer.replace("(0.698, 0.594)", "(0.710, 0.600)"))
+    assert shift_boxes(off_box, np.random.default_rng(0)) is None
+    assert len(shifted_set([rec, off_box], 3, seed=0)) == 3
+    assert shifted_set([rec], 2, seed=1) == shifted_set([rec], 2, seed=1)
+    with pytest.raises(ConfigError):
+        ShiftConfig(max_shift=0.0)

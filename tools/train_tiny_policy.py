@@ -8,7 +8,8 @@ Stages (each timed; all on CPU, 2 threads):
    datagen directory per (family, chunk), built by two worker processes;
 2. tokenizer: a LLaMA-style sentencepiece model on the data's text + the format strings;
 3. train: a LLaVA-1.5-architecture model (CLIP ViT, mlp2x_gelu, LLaMA) from random init on
-   the multitask mix (D-inBC most, inBC, localisation / detection, LLARVA reach);
+   the multitask mix (D-inBC most, half of it with box-shifted text, training.augment; inBC,
+   localisation / detection, LLARVA reach);
 4. save: the ORIGINAL LLaVA layout (config.json, model.safetensors, tokenizer, separate
    CLIPVisionModel dir `clip/`) via llara_edge.models.checkpoint.save_original, in fp16;
 5. eval: the saved checkpoint is loaded back (TorchPolicy) and run closed loop
@@ -70,7 +71,8 @@ def default_mix() -> dict[str, float]:
     samples, llara_edge.training.data)."""
     return {"synth/full": 3.0, "synth/short": 0.5, "text/dinbc/visual_manipulation": 0.5,
             "text/dinbc/rotate": 0.2, "text/localisation": 0.3,
-            "dinbc/visual_manipulation": 4.0, "dinbc/rotate": 0.8,
+            "dinbc/visual_manipulation": 1.5, "dinbc/visual_manipulation/shift": 3.0,
+            "dinbc/rotate": 0.4, "dinbc/rotate/shift": 0.5,
             "dinbc/scene_understanding": 0.5, "inbc/visual_manipulation": 0.15,
             "inbc/rotate": 0.05, "inbc/scene_understanding": 0.05, "localisation": 0.3,
             "detection": 0.2, "llarva_action": 0.6, "llarva_trace": 0.2}
@@ -81,6 +83,7 @@ def default_mix() -> dict[str, float]:
 # (from random init the simulator's own samples alone do not get there in the time budget).
 CURRICULUM_MIX = {"synth/short": 1.0}
 SYNTH_SAMPLES = {"short": 12000, "full": 12000}
+SHIFTED_PER_SAMPLE = 2  # box-shifted copies of each D-inBC visual_manipulation / rotate sample
 
 
 def build_recipe(args: argparse.Namespace):
@@ -136,6 +139,7 @@ def stage_tokenizer(dirs: list[Path], cfg, work: Path):
 
 def stage_train(dirs, tok, model_cfg, train_cfg, work: Path, log):
     from llara_edge.models.llava import build_tiny
+    from llara_edge.training.augment import shifted_set
     from llara_edge.training.data import (
         DataConfig,
         TrainingSet,
@@ -150,6 +154,8 @@ def stage_train(dirs, tok, model_cfg, train_cfg, work: Path, log):
     records = load_records(dirs)
     dinbc = [r for r in records if r.group.startswith("dinbc/")]
     records += [text_only(r) for r in dinbc] + [t for r in dinbc for t in text_localisation(r)]
+    records += shifted_set([r for r in dinbc if not r.group.endswith("scene_understanding")],
+                           SHIFTED_PER_SAMPLE, train_cfg.seed)
     records += synthetic_set(SYNTH_SAMPLES["short"], train_cfg.seed, SynthConfig(short=True))
     records += synthetic_set(SYNTH_SAMPLES["full"], train_cfg.seed + 1, SynthConfig(short=False))
     dataset = TrainingSet.build(records, tok, DataConfig(model_cfg.image_size))

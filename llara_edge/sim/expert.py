@@ -2,11 +2,17 @@
 
 Pick-and-place families get `PickPlaceAction`s in normalised image coordinates rounded to 3
 decimals (what LLaRA's text format can carry), which the env executes through the same
-image-point primitive a policy's answer goes through: pick at the image point of the
-object's top centre, place at the container centre (scene_understanding spreads its objects
+image-point primitive a policy's answer goes through: pick at the centre of the object's image
+box, place at the centre of the container's image box (scene_understanding spreads its objects
 over the container's four quadrants), rotate by the asked clockwise angle (rotate places the
-object back where it was). `reach` gets a joint trajectory from the motion planner, handed
-out one control period at a time as `JointStepAction`s (4 decimals, as LLARVA prints them).
+object back where it was). Box centres, not the projected top centre, because they are the
+points a D-inBC prompt carries (`<b>(cx, cy), {w, h}</b>`; in LLaRA's VIMA data too the
+action points, object positions, lie near the detected box centres): a policy then copies
+them instead of doing digit arithmetic (the top centre of a 4 cm block lies ~0.02 above
+its box centre in y). The depth under a box centre is the object's top or upper front face, and
+the primitive's depth window and snap put the cup on it. `reach` gets a joint trajectory from
+the motion planner, handed out one control period at a time as `JointStepAction`s (4
+decimals, as LLARVA prints them).
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ from llara_edge.sim.success import inside
 REACH_CLEARANCE = 0.012  # m above the object top where the expert puts the cup face
 QUADRANT_OFFSET = 0.45  # fraction of the inner half side: where multi-object places go
 _QUADRANTS = ((1, 1), (-1, -1), (1, -1), (-1, 1))
+
+
+def _center(info: ObjectInfo) -> tuple[float, float]:
+    """Centre of the object's image box, as the D-inBC prompt prints it."""
+    return _norm(info.bbox[:2])
 
 
 def _norm(point: tuple[float, float]) -> tuple[float, float]:
@@ -57,12 +68,12 @@ class ScriptedExpert:
     def _visual_manipulation(self) -> PickPlaceAction:
         task, objs = self.env.task, self._objects()
         target = objs[task.targets[0]]
-        return PickPlaceAction(_norm(target.top_center), _norm(objs[task.container].top_center),
-                               0, "suction", target.name)
+        return PickPlaceAction(_center(target), _center(objs[task.container]), 0, "suction",
+                               target.name)
 
     def _rotate(self) -> PickPlaceAction:
         target = self._objects()[self.env.task.targets[0]]
-        point = _norm(target.top_center)
+        point = _center(target)
         return PickPlaceAction(point, point, self.env.task.rotation_deg, "suction", target.name)
 
     def _scene_understanding(self) -> PickPlaceAction:
@@ -81,7 +92,7 @@ class ScriptedExpert:
                          kind.floor])
         px = project_points(self.env.intrinsics, self.env.T_base_cam, spot[None])[0]
         place = (px[0] / self.env.intrinsics.width, px[1] / self.env.intrinsics.height)
-        return PickPlaceAction(_norm(objs[todo[0]].top_center), _norm(place), 0, "suction",
+        return PickPlaceAction(_center(objs[todo[0]]), _norm(place), 0, "suction",
                                todo[0])
 
     def _reach(self) -> JointStepAction:

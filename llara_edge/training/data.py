@@ -25,7 +25,7 @@ the fixed format instructions; its group is "text/" + the record's group and its
 line into the answer much sooner than the full prompts do. `text_localisation(record)` asks
 LLaRA's localisation question about each object described in that task line: its answer is
 the box copied exactly, which teaches the copy itself (the behaviour-cloning answers are the
-expert's top-centre points, a few thousandths off the box centres, a much weaker signal).
+expert's box-centre points, the same copy inside the whole D-inBC answer).
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ about 200 batches of 16 short raw samples (measured: answer digit accuracy 0.50 
 between steps 150 and 200, 3-layer LLM), and not within 450 batches of the same samples
 inside the conversation template (its long constant system prompt in front). These samples
 are the analogue of LLaVA-1.5's text-only conversations; the simulator's own D-inBC data
-(with images and the expert's top-centre pick points, about 0.018 above the box centre) then
-teaches the real task.
+(with images and the expert's box-centre points, and their box-shifted copies of
+training.augment) then teaches the real task.
 """
 
 from __future__ import annotations
