@@ -13,6 +13,8 @@ import torch
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+from tiny_models import random_llava_hf
+
 from llara_edge.errors import ArtifactError
 from llara_edge.export.onnx_llm import export_llm
 from llara_edge.export.onnx_preprocess import preprocess_error, preprocess_model
@@ -46,24 +48,7 @@ def tok_dir(tmp_path_factory) -> Path:
 
 
 def _hf_checkpoint(tok_dir: Path, where: Path) -> Path:
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-    )
-
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                              num_attention_heads=2, image_size=56, patch_size=14,
-                              projection_dim=64)
-    text = LlamaConfig(vocab_size=VOCAB + 2, hidden_size=64, intermediate_size=128,
-                       num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=256)
-    model = LlavaForConditionalGeneration(LlavaConfig(
-        vision_config=vision, text_config=text, image_token_index=VOCAB, image_seq_length=16))
-    model.save_pretrained(where)
-    shutil.copy(tok_dir / "tokenizer.model", where / "tokenizer.model")
-    return where
+    return random_llava_hf(tok_dir, where, VOCAB)
 
 
 @pytest.fixture(scope="module", params=["original", "llava-hf"])

@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("llama_cpp")
 pytest.importorskip("gguf")
+
+from tiny_models import random_llava_hf
 
 from llara_edge.cli.main import main
 from llara_edge.errors import ArtifactError, DeviceError
@@ -226,26 +227,8 @@ def test_tensorrt_profiles_cover_every_dynamic_input_of_the_exported_graphs(expo
 
 
 def test_random_llava_hf_model_exports_and_passes_parity(tmp_path, tok_dir):
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-    )
-
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                              num_attention_heads=2, image_size=56, patch_size=14,
-                              projection_dim=64)
-    text = LlamaConfig(vocab_size=TINY.vocab_size + 2, hidden_size=128, intermediate_size=256,
-                       num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512)
-    model = LlavaForConditionalGeneration(LlavaConfig(
-        vision_config=vision, text_config=text, image_token_index=TINY.vocab_size,
-        image_seq_length=16))
-    src = tmp_path / "hf"
-    model.save_pretrained(src)
-    for name in ("tokenizer.model",):
-        (src / name).write_bytes((tok_dir / name).read_bytes())
+    src = random_llava_hf(tok_dir, tmp_path / "hf", TINY.vocab_size, llm_hidden=128,
+                          max_positions=512)
     out = tmp_path / "art"
     assert main(["export", str(src), "--out", str(out), "--quant", "q8_0", *FAST]) == 0
     manifest = load_manifest(out)

@@ -18,3 +18,31 @@ def llara_conversations(n: int = 150) -> list[str]:
                             object_name="red block")
         texts.append(build_prompt(VICUNA_V1, PROMPT.render(), format_answer([a])))
     return texts
+
+
+def random_llava_hf(tok_dir, where, n_vocab: int, llm_hidden: int = 64, max_positions: int = 256):
+    """A randomly initialised llava-hf `LlavaForConditionalGeneration` (CLIP 3 x 64 at 56 px,
+    patch 14 -> 16 image tokens; LLaMA 2 layers, image token id = n_vocab) saved to `where`
+    with the tokenizer of `tok_dir`; returns `where`. Seeded: the same call, the same model."""
+    import shutil
+
+    import torch
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+    )
+
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                              num_attention_heads=2, image_size=56, patch_size=14,
+                              projection_dim=64)
+    text = LlamaConfig(vocab_size=n_vocab + 2, hidden_size=llm_hidden,
+                       intermediate_size=2 * llm_hidden, num_hidden_layers=2,
+                       num_attention_heads=4, max_position_embeddings=max_positions)
+    model = LlavaForConditionalGeneration(LlavaConfig(
+        vision_config=vision, text_config=text, image_token_index=n_vocab, image_seq_length=16))
+    model.save_pretrained(where)
+    shutil.copy(f"{tok_dir}/tokenizer.model", f"{where}/tokenizer.model")
+    return where
