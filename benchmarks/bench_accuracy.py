@@ -27,8 +27,6 @@ candidate: the deliberately degraded run the gate tests use.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import sys
@@ -296,20 +294,10 @@ def run_accuracy(cfg: AccuracyConfig, say: Say = lambda m: None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llara_edge.benchmarks.report_text import accuracy_tables
+    """`python -m llara_edge.benchmarks.bench_accuracy ARGS` = `llara-edge bench accuracy ARGS`."""
+    from llara_edge.cli.main import main as cli
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args(argv)
-    cfg = AccuracyConfig.quick_config() if args.quick else AccuracyConfig()
-    results = run_accuracy(cfg, say=lambda m: print(m, file=sys.stderr))
-    print(accuracy_tables(results))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "accuracy.json").write_text(json.dumps(results, indent=1))
-    print(json.dumps(results, sort_keys=True))
-    return 0
+    return cli(["bench", "accuracy", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -23,13 +23,11 @@ Prints a table, then ONE JSON line with everything (last line of stdout).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llara_edge.benchmarks.runners import STAGE_ORDER, StepRecord, same_action
@@ -259,29 +257,11 @@ def run_latency(cfg: LatencyConfig, say: Say = lambda m: None) -> dict:
     return results
 
 
-def format_summary(results: dict) -> str:
-    """Readable tables of a latency result (ms)."""
-    from llara_edge.benchmarks.report_text import latency_tables
-
-    return latency_tables(results)
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--runners", nargs="+")
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args(argv)
-    cfg = LatencyConfig.quick_config() if args.quick else LatencyConfig()
-    if args.runners:
-        cfg = replace(cfg, runners=tuple(args.runners))
-    results = run_latency(cfg, say=lambda m: print(m, file=sys.stderr))
-    print(format_summary(results))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "latency.json").write_text(json.dumps(results, indent=1))
-    print(json.dumps(results, sort_keys=True))
-    return 0
+    """`python -m llara_edge.benchmarks.bench_latency ARGS` = `llara-edge bench latency ARGS`."""
+    from llara_edge.cli.main import main as cli
+
+    return cli(["bench", "latency", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
