@@ -1,4 +1,5 @@
-"""`llara-edge calibrate`: hand-eye calibration (T_base_cam) from point correspondences.
+"""`llara-edge calibrate`: hand-eye calibration (T_base_cam) from point correspondences, or
+`--joints`: guided joint calibration of a real arm (robot/joint_calibration.py).
 
 Modes:
 - simulator (default with the bundled config, or a config whose bus port is "virtual"):
@@ -12,6 +13,11 @@ Modes:
 The fit (least squares over every point, Kabsch/Umeyama) and its residuals are printed, the
 correspondences saved next to the config, and the hand-eye written into the robot TOML
 atomically (`--robot` in place, or `--out`). One JSON line last.
+
+`--joints` (real bus only): torque off, the operator holds the reference (zero) pose ->
+offsets, then sweeps every joint -> measured ranges (warnings where the software limits
+exceed them; `--tighten-limits` narrows them). A table and the calibrated joints written
+atomically as above; one JSON line last. Refusals write nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator: start from a hand-eye 5 deg / 3 cm off")
     parser.add_argument("--interactive", action="store_true", help="real hardware, guided")
     parser.add_argument("--from-file", type=Path, help="refit saved correspondences (JSON)")
+    parser.add_argument("--joints", action="store_true",
+                        help="real arm: guided joint calibration (offsets and ranges)")
+    parser.add_argument("--tighten-limits", action="store_true",
+                        help="--joints: narrow the software limits to the measured range "
+                        "minus a 2 deg margin")
+    parser.add_argument("--sweep-hz", type=float, default=30.0,
+                        help="--joints: present-position samples per second of the sweep")
 
 
 def _perturbed(cfg):
@@ -73,6 +86,51 @@ def _collect_interactive(args, cfg, out: Path) -> list:
                                    cfg.camera.hole_radius, input, out.parent / "snapshots")
 
 
+def run_joints(cfg, bus, out: Path, ask=input, sweep_done=None, tighten: bool = False,
+               sweep_hz: float = 30.0, sleep=None) -> dict:
+    """Joint calibration on an open bus; prints the table, saves, prints one JSON line.
+    Returns that report. Nothing is written when the calibration refuses (it raises)."""
+    import time
+
+    from llara_edge.robot.joint_calibration import (
+        EnterKey,
+        SweepConfig,
+        calibrate_joints,
+        format_table,
+    )
+
+    result = calibrate_joints(cfg, bus, ask, sweep_done or EnterKey(ask),
+                              SweepConfig(rate_hz=sweep_hz), tighten, sleep=sleep or time.sleep)
+    print(format_table(result))
+    for warning in result.warnings:
+        print(f"WARNING: {warning}")
+    report = {"mode": "joints", "samples": result.samples, "tightened": tighten,
+              "warnings": list(result.warnings),
+              "joints": {r.name: {"offset_rad": round(r.new_offset_rad, 6),
+                                  "measured_rad": [round(r.measured_min_rad, 4),
+                                                   round(r.measured_max_rad, 4)],
+                                  "limits_rad": [r.lower_rad, r.upper_rad]}
+                         for r in result.joints}}
+    report["config"] = str(result.config.save(out))
+    print(f"saved the joint calibration to {report['config']} (torque stays off)")
+    print(json.dumps(report))
+    return report
+
+
+def _joints_real(args, cfg, out: Path) -> int:
+    from llara_edge.errors import ConfigError
+    from llara_edge.hw_drivers.base import make_bus
+
+    if cfg.bus.is_virtual:
+        raise ConfigError("--joints calibrates a real arm: set bus.port in the --robot config "
+                          "(the virtual bus is covered by tests/test_joint_calibration.py)")
+    with make_bus(cfg.bus.bus_config()).open() as bus:
+        for sid in cfg.ids:
+            bus.ping(sid)
+        run_joints(cfg, bus, out, tighten=args.tighten_limits, sweep_hz=args.sweep_hz)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from llara_edge.geometry.handeye import transform_error
     from llara_edge.robot.calibration import (
@@ -85,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = RobotConfig.load(args.robot) if args.robot else RobotConfig.default()
     out = args.out or args.robot or DEFAULT_OUT
+    if args.joints:
+        return _joints_real(args, cfg, out)
     extra: dict = {}
     if args.from_file:
         points, mode = load_correspondences(args.from_file), "file"

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "datagen": ("llara_edge.cli.datagen", "generate LLaVA-format training data in the simulator"),
     "export": ("llara_edge.export.cli", "checkpoint -> GGUF + mmproj + ONNX, parity-gated"),
     "run": ("llara_edge.cli.run", "closed loop camera -> policy -> arm (simulator by default)"),
-    "calibrate": ("llara_edge.cli.calibrate", "hand-eye calibration into the robot config"),
+    "calibrate": ("llara_edge.cli.calibrate", "hand-eye or joint calibration into robot config"),
     "bench": ("llara_edge.cli.bench", "latency / accuracy benchmarks and their gates, report"),
 }
 DEFAULT_COMMAND = "run"
