@@ -37,6 +37,7 @@ import numpy as np
 
 from llara_edge.errors import ArtifactError
 from llara_edge.formats.templates import IMAGE_TAG_RE
+from llara_edge.kernels.constrained_decode import decode_greedy
 from llara_edge.models.llava import IMAGE_TOKEN_INDEX
 
 
@@ -162,14 +163,12 @@ class GgufRunner:
         if run:
             self._feed_tokens(run)
         first = self._last_logits()
-        logits, tokens = first, []
-        while True:
-            nxt = int(np.argmax(logits))  # ties -> lowest id, as torch argmax
-            tokens.append(nxt)
-            if nxt == eos_id or len(tokens) >= max_new_tokens:
-                return first, tokens
-            self._feed_tokens([nxt])
-            logits = self._last_logits()
+
+        def extend(ids: list[int]) -> np.ndarray:
+            self._feed_tokens(ids)
+            return self._last_logits()
+
+        return first, decode_greedy(extend, first, eos_id, max_new_tokens).tokens
 
 
 def _data_url(rgb: np.ndarray) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.export.onnx_common import ONNX_FILES, ort_session, past_names, present_names
+from llara_edge.kernels.constrained_decode import decode_greedy
 from llara_edge.models.llava import IMAGE_TOKEN_INDEX
 
 
@@ -111,15 +112,14 @@ class OnnxRunner:
         logits, past = self.prefill(embeds[:cut], self.empty())
         if cut < len(embeds):
             logits, past = self.prefill(embeds[cut:], past)
-        first = logits[-1]
-        step, tokens = first, []
-        while True:
-            nxt = int(np.argmax(step))  # ties -> lowest id, as torch argmax
-            tokens.append(nxt)
-            if nxt == eos_id or len(tokens) >= max_new_tokens:
-                return first, tokens
-            logits, past = self.prefill(self.embed_ids([nxt]), past)
-            step = logits[-1]
+
+        def extend(ids: list[int]) -> np.ndarray:
+            nonlocal past
+            out, past = self.prefill(self.embed_ids(ids), past)
+            return out
+
+        result = decode_greedy(extend, logits[-1], eos_id, max_new_tokens)
+        return logits[-1], result.tokens
 
 
 class OnnxFeaturesRunner:

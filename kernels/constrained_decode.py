@@ -57,12 +57,17 @@ class DecodeResult(NamedTuple):
     complete: bool
 
 
-def last_row(logits: object) -> np.ndarray:
-    """(vocab,) float32 NumPy row from (k, vocab) or (vocab,) NumPy / torch logits."""
+def as_rows(logits: object) -> np.ndarray:
+    """(k, vocab) float32 NumPy rows from (k, vocab) or (vocab,) NumPy / torch logits."""
     if hasattr(logits, "detach"):  # torch tensor: no torch import here
         logits = logits.detach().float().cpu().numpy()
     arr = np.asarray(logits, dtype=np.float32)
-    return arr[-1] if arr.ndim == 2 else arr
+    return arr[None] if arr.ndim == 1 else arr
+
+
+def last_row(logits: object) -> np.ndarray:
+    """(vocab,) float32 NumPy row: the last of `as_rows(logits)`."""
+    return as_rows(logits)[-1]
 
 
 def decode_constrained(
@@ -144,7 +149,7 @@ def _verify(extend_fn: ExtendFn, grammar: TokenGrammar, state: GrammarState,
     Returns (state, row for the next choice or None, tokens fed)."""
     draft, is_choice = spec
     pending = tokens[fed:]
-    rows = _as_rows(extend_fn([*pending, *draft]))
+    rows = as_rows(extend_fn([*pending, *draft]))
     # rows[j] predicts the token after fed token j; the first draft token's row is the
     # last pending one, or the row already held when nothing was pending
     before = [row] if not pending else [rows[len(pending) - 1]]
@@ -159,14 +164,6 @@ def _verify(extend_fn: ExtendFn, grammar: TokenGrammar, state: GrammarState,
             rollback_fn(len(draft) - i)
             return state, None, len(tokens) - 1
     return state, preds[len(draft)], len(tokens)
-
-
-def _as_rows(logits: object) -> np.ndarray:
-    """(k, vocab) float32 NumPy rows of NumPy / torch logits."""
-    if hasattr(logits, "detach"):
-        logits = logits.detach().float().cpu().numpy()
-    arr = np.asarray(logits, dtype=np.float32)
-    return arr[None] if arr.ndim == 1 else arr
 
 
 def prefill_prefix(grammar: TokenGrammar) -> tuple[list[int], GrammarState]:

@@ -36,12 +36,10 @@ from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.backends import REFERENCE
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
-    IMAGE_TOKEN,
-    build_prompt,
     get_template,
+    one_image_prompt,
     parse_llara_first_step,
     parse_llarva_answer,
-    split_image_tags,
 )
 from llara_edge.models.checkpoint import load_checkpoint
 from llara_edge.models.llava import LlavaPolicyModel
@@ -183,12 +181,7 @@ class TorchPolicy:
 
     def prompt(self, user_text: str) -> str:
         """The full conversation prompt; exactly one image tag (added in front when absent)."""
-        n_images = sum(isinstance(p, int) for p in split_image_tags(user_text))
-        if n_images == 0:
-            user_text = IMAGE_TOKEN + "\n" + user_text
-        elif n_images > 1:
-            raise ConfigError(f"the policy takes one frame, the text has {n_images} image tags")
-        return build_prompt(self.config.template, user_text)
+        return one_image_prompt(self.config.template, user_text)
 
     def prompt_ids(self, user_text: str) -> list[int]:
         return self.backend.tokenizer.tokenizer_image_token(self.prompt(user_text))

@@ -44,6 +44,7 @@ from llara_edge.formats.templates import (
     build_prompt,
     get_template,
     image_tag,
+    one_image_prompt,
     split_image_tags,
 )
 
@@ -76,6 +77,7 @@ __all__ = [
     "image_tag",
     "localization_answer",
     "localization_prompt",
+    "one_image_prompt",
     "parse_detection",
     "parse_llara_answer",
     "parse_llara_first_step",

@@ -142,3 +142,14 @@ def split_image_tags(prompt: str) -> list[str | int]:
     if pos < len(prompt):
         parts.append(prompt[pos:])
     return parts
+
+
+def one_image_prompt(template: str | ConvTemplate, user_text: str) -> str:
+    """The prompt of a one-frame policy: `<image>\n` put in front of a text without an image
+    tag (LLaRA's evaluation), ConfigError for a text with several."""
+    n_images = sum(isinstance(p, int) for p in split_image_tags(user_text))
+    if n_images == 0:
+        user_text = IMAGE_TOKEN + "\n" + user_text
+    elif n_images > 1:
+        raise ConfigError(f"the policy takes one frame, the text has {n_images} image tags")
+    return build_prompt(template, user_text)

@@ -44,11 +44,9 @@ from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.backends.base import make_backend, make_vision
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
-    IMAGE_TOKEN,
-    build_prompt,
+    one_image_prompt,
     parse_llara_first_step,
     parse_llarva_answer,
-    split_image_tags,
 )
 from llara_edge.kernels.constrained_decode import (
     Lookahead,
@@ -141,12 +139,7 @@ class Policy:
     # --- prompts -----------------------------------------------------------------------
     def prompt(self, task: str) -> str:
         """The conversation prompt with exactly one image tag (put in front when absent)."""
-        n_images = sum(isinstance(p, int) for p in split_image_tags(task))
-        if n_images == 0:
-            task = IMAGE_TOKEN + "\n" + task
-        elif n_images > 1:
-            raise ConfigError(f"the policy takes one frame, the task has {n_images} image tags")
-        return build_prompt(self.template, task)
+        return one_image_prompt(self.template, task)
 
     def prompt_ids(self, task: str) -> list[int]:
         return self.tokenizer.tokenizer_image_token(self.prompt(task))
