@@ -270,9 +270,8 @@ def _metrics(parity: dict, loops: dict, cfg: AccuracyConfig, cand_variant: str) 
 def run_accuracy(cfg: AccuracyConfig, say: Say = lambda m: None) -> dict:
     """The whole accuracy suite (module docstring)."""
     from llara_edge.benchmarks.bench_models import tiny_artifact, with_quant_variant
-    from llara_edge.benchmarks.specs import import_torch_first, parse_spec
+    from llara_edge.benchmarks.specs import parse_spec
 
-    import_torch_first()
     artifact = cfg.artifact or tiny_artifact(cfg.checkpoint, cfg.cache_dir, say)
     if cfg.degrade:
         say(f"degraded run: adding a {cfg.degrade} variant and making it the candidate")

@@ -211,10 +211,8 @@ def run_latency(cfg: LatencyConfig, say: Say = lambda m: None) -> dict:
     """The whole latency suite (module docstring); returns the results dict."""
     from llara_edge.benchmarks import bench_big, jetson, membw, roofline
     from llara_edge.benchmarks.bench_models import tiny_artifact
-    from llara_edge.benchmarks.specs import import_torch_first
     from llara_edge.export.frames import sim_frames
 
-    import_torch_first()
     machine = _machine(cfg.n_threads)  # load average before the run: other processes
     artifact = cfg.artifact or tiny_artifact(cfg.checkpoint, cfg.cache_dir, say)
     ctx = BenchContext(artifact, cfg.checkpoint, cfg.n_threads, cfg.max_new_tokens)

@@ -3,7 +3,6 @@
 Contract:
     spec = parse_spec("gguf:q4_k_m") -> RunnerSpec(kind, variant, vision, delay_s, text, draft)
     make_runner(spec, BenchContext(artifact, checkpoint, threads, max_new_tokens)) -> StepRunner
-    import_torch_first()   # call before MuJoCo renders frames (see its docstring)
     RUNNER_KINDS: kind -> factory
 
 Grammar: KIND[:VARIANT[:VISION]][+draft=N][+delay=SECONDS]
@@ -102,20 +101,6 @@ def _stock(spec: RunnerSpec, ctx: BenchContext):
 
 RUNNER_KINDS: dict[str, Callable] = {"gguf": _policy, "onnx": _policy, "torch": _policy,
                                      "hf-generate": _hf, "stock-gbnf": _stock}
-
-
-def import_torch_first() -> None:
-    """Import torch's compiler stack (and with it triton) before anything renders with EGL.
-
-    Measured here: once MuJoCo has rendered through EGL (Mesa, which loads its own LLVM),
-    the later lazy import of triton (transformers.activations -> torch._dynamo -> libtriton,
-    another LLVM) dies with a segmentation fault; in the other order both work. The suites
-    call this before rendering their frames. A no-op without torch."""
-    try:
-        import torch._dynamo  # noqa: F401
-        import transformers.generation  # noqa: F401
-    except ImportError:
-        return
 
 
 def make_runner(spec: RunnerSpec | str, ctx: BenchContext):

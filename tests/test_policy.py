@@ -15,9 +15,6 @@ pytest.importorskip("onnxruntime")
 
 from runtime_artifact import grammar_cache, shared_artifact
 
-# transformers' modelling code imports triton, whose LLVM clashes with the one Mesa's EGL
-# loads for MuJoCo: importing it after the first offscreen render segfaults, before is fine
-import llara_edge.models.llava  # noqa: F401
 from llara_edge.actions import JointStepAction
 from llara_edge.errors import ArtifactError, ConfigError, ParseError
 from llara_edge.export.frames import sim_frames

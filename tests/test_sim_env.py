@@ -205,3 +205,21 @@ def test_policy_place_on_bare_table_is_executed():
         assert outcome.info["place_xyz"][2] == 0.0 and outcome.info["picked"]
     finally:
         env.close()
+
+
+def test_triton_imported_after_an_egl_render_does_not_crash():
+    """Regression (renderer._load_triton_before_egl): rendering through EGL and only then
+    importing transformers' modelling code (triton, another LLVM) used to segfault."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton", reason="without triton there is no second LLVM to clash")
+    code = ("from llara_edge.sim import SimConfig, TabletopEnv\n"
+            "env = TabletopEnv(SimConfig(width=160, height=120))\n"
+            "env.reset('visual_manipulation', 'L1', 0); env.observe()\n"
+            "import torch._dynamo, llara_edge.models.llava\n"
+            "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr)
