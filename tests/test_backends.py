@@ -160,6 +160,15 @@ def test_onnx_provider_fallback_is_recorded(artifact):
         b.close()
 
 
+def test_onnx_sessions_do_not_spin(backends):
+    """Idle ORT workers must not busy-wait: they would take the cores llama.cpp needs next
+    (see the llara_edge.backends.onnx module note)."""
+    onnx = backends["onnx"]
+    for runner in (onnx.embed, onnx.llm):
+        opts = runner.session.get_session_options()
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_trt_backend_without_tensorrt_is_a_device_error(artifact):
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("tensorrt is installed here: test_trt_backend_conformance runs instead")
