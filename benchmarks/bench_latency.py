@@ -15,6 +15,10 @@ What one run measures (tiny trained policy, exported once and cached):
   turns frame by frame (round robin), so slow drifts of the machine hit all of them alike.
 - ratios of the candidate against the in-run baselines (p50 over p50: < 1 is faster) and the
   identical-action check against each baseline on the same measured frames;
+- the candidate against its free-greedy twin on the same engines and weights (specs.free_twin,
+  added to the runners when absent): identical actions on the steps where the twin's free
+  answer is well-formed, the twin's parse failures, and forward passes per action (the
+  decoder's own effect, without the quantisation or the engine changing the numbers);
 - cold start and peak RSS per runner in a fresh subprocess (benchmarks/cold_start.py);
 - the whole control loop (`llara-edge run` on the simulator, its telemetry: capture ...
   drive), the ~1B model (benchmarks/bench_big.py), memory bandwidth, Jetson power, roofline.
@@ -31,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llara_edge.benchmarks.runners import STAGE_ORDER, StepRecord, same_action
-from llara_edge.benchmarks.specs import BenchContext, make_runner, parse_spec
+from llara_edge.benchmarks.specs import BenchContext, free_twin, make_runner, parse_spec
 from llara_edge.benchmarks.stats import stage_summaries, summarize
 from llara_edge.errors import ConfigError
 
@@ -71,6 +75,14 @@ class LatencyConfig:
                 raise ConfigError(f"{name} {getattr(self, name)!r} is not among the runners")
         if self.frames < 1 or self.steps < 1 or self.warmup < 0:
             raise ConfigError("frames and steps must be >= 1, warmup >= 0")
+        twin = self.free_twin
+        if twin is not None and twin not in self.runners:
+            object.__setattr__(self, "runners", (*self.runners, twin))
+
+    @property
+    def free_twin(self) -> str | None:
+        """The candidate's free-greedy twin runner (specs.free_twin)."""
+        return free_twin(self.candidate)
 
     @property
     def n_threads(self) -> int:
@@ -147,7 +159,22 @@ def _comparisons(records: dict[str, list], summary: dict, cfg: LatencyConfig) ->
                 "speedup_p50": summary[base]["step"]["p50"] / summary[name]["step"]["p50"],
                 "identical_actions": sum(same), "compared": len(same)}
         out[name] = row
+    twin = cfg.free_twin
+    if twin is not None:
+        out[cfg.candidate]["free_greedy"] = _twin_comparison(records[cfg.candidate],
+                                                             records[twin])
     return out
+
+
+def _twin_comparison(cand: list[StepRecord], twin: list[StepRecord]) -> dict:
+    """Constrained decoding vs free greedy on the same engines: the actions must be the same
+    wherever the free answer is well-formed (issue 5's correctness rule)."""
+    pairs = [(c, t) for c, t in zip(cand, twin, strict=True) if t.action is not None]
+    passes = [t.forward_passes for t in twin if t.action is not None]
+    return {"identical_actions": sum(same_action(c.action, t.action) for c, t in pairs),
+            "compared": len(pairs), "twin_parse_failures": len(twin) - len(pairs),
+            "forward_passes_ratio": (sum(c.forward_passes for c, _ in pairs) / sum(passes)
+                                     if passes and sum(passes) else None)}
 
 
 def _metrics(summary: dict, comp: dict, cfg: LatencyConfig, cold: dict) -> dict[str, float]:
@@ -162,6 +189,12 @@ def _metrics(summary: dict, comp: dict, cfg: LatencyConfig, cold: dict) -> dict[
         m[f"latency.candidate.identical_actions_{label}"] = (
             c[label]["identical_actions"] / c[label]["compared"])
     m["latency.candidate.parse_failures"] = summary[cand]["parse_failures"]
+    free = c.get("free_greedy")
+    if free and free["compared"]:
+        m["latency.candidate.identical_actions_free_greedy"] = (
+            free["identical_actions"] / free["compared"])
+    if free and free["forward_passes_ratio"] is not None:
+        m["latency.candidate.forward_passes_over_free_greedy"] = free["forward_passes_ratio"]
     hf_passes = summary[cfg.hf_baseline]["forward_passes_mean"]
     if hf_passes:
         m["latency.candidate.forward_passes_over_hf_generate"] = (

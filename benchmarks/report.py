@@ -56,9 +56,32 @@ def _issue5(lat: dict) -> str:
         f"identical actions on {stock['identical_actions']}/{stock['compared']}.",
         f"- Decode forward passes per action: {s['forward_passes_mean']:.1f} (constrained + jump "
         f"forward) vs {base_passes:.1f} for HF generate (its whole answer, to </s>).",
+        *_twin_line(comp.get("free_greedy")),
+        _bound_line(lat, s),
         f"- Step p50 {s['step']['p50'] * 1e3:.1f} ms, p99 {s['step']['p99'] * 1e3:.1f} ms, "
         f"time to first token p50 {s['ttft']['p50'] * 1e3:.1f} ms, policy-only rate "
         f"{s['control_hz']:.1f} Hz. Where the time goes (stage p50 / step p50): {shares}."])
+
+
+def _twin_line(free: dict | None) -> list[str]:
+    if not free:
+        return []
+    ratio = free["forward_passes_ratio"]
+    return [f"- Same engines and weights, free greedy (the decoder's own effect): identical "
+            f"actions on {free['identical_actions']}/{free['compared']} steps whose free answer "
+            f"is well-formed ({free['twin_parse_failures']} were not); forward passes "
+            + ("-" if ratio is None else f"{ratio:.2f}x") + " of free greedy's (target <= 1/3)."]
+
+
+def _bound_line(lat: dict, s: dict) -> str:
+    """What caps the ratios: the candidate's work before its first answer token (vision +
+    prefill, i.e. TTFT) would remain even if decoding cost nothing."""
+    ttft = s["ttft"]["p50"]
+    caps = [f"{lat['runners'][base]['step']['p50'] / ttft:.1f}x vs `{base}`"
+            for base in lat["baselines"].values()]
+    return (f"- Bound: the candidate's time to first token alone (vision + prefill, "
+            f"{ttft * 1e3:.1f} ms p50) caps the speedup at {' and '.join(caps)}, even with a "
+            f"decode that cost nothing.")
 
 
 def _header(lat: dict | None, acc: dict | None) -> list[str]:

@@ -5,10 +5,13 @@ Contract:
     make_runner(spec, BenchContext(artifact, checkpoint, threads, max_new_tokens)) -> StepRunner
     RUNNER_KINDS: kind -> factory
 
-Grammar: KIND[:VARIANT[:VISION]][+draft=N][+delay=SECONDS]
+Grammar: KIND[:VARIANT[:VISION]][+free][+draft=N][+delay=SECONDS]
     gguf:q4_k_m[:onnx|onnx+fused|torch]   the runtime Policy, llama.cpp LLM (default vision onnx)
     onnx[:-:VISION]                       the runtime Policy, onnxruntime LLM
     torch                                 the runtime Policy on the torch reference engines
+    ...+free                              the runtime Policy decoding free greedy (no grammar,
+                                          no jump forward; strict parser): `free_twin(spec)`
+                                          names the candidate's twin on the same engines
     ...+draft=0                           the runtime Policy with RuntimeConfig.draft_tokens = N
                                           (0: no prompt-lookup speculation, the ablation)
     hf-generate                           baseline (a): torch + transformers generate
@@ -27,8 +30,9 @@ from pathlib import Path
 
 from llara_edge.errors import ConfigError
 
-_SPEC_RE = re.compile(r"^(?P<kind>[a-z-]+)(?::(?P<variant>[\w-]+))?(?::(?P<vision>[\w+]+))?"
-                      r"(?:\+draft=(?P<draft>\d+))?(?:\+delay=(?P<delay>\d+(?:\.\d+)?))?$")
+_SPEC_RE = re.compile(r"^(?P<kind>[a-z-]+)(?::(?P<variant>[\w-]+))?"
+                      r"(?::(?P<vision>\w+(?:\+fused)?))?(?P<free>\+free)?(?:\+draft=(?P<draft>\d+))?"
+                      r"(?:\+delay=(?P<delay>\d+(?:\.\d+)?))?$")
 POLICY_LLMS = {"gguf": "gguf", "onnx": "onnx", "torch": "torch"}
 DEFAULT_VISION = {"gguf": "onnx", "onnx": "onnx", "torch": "torch"}
 
@@ -41,6 +45,7 @@ class RunnerSpec:
     delay_s: float
     text: str
     draft: int | None = None  # Policy runners: draft_tokens (None: the runtime default)
+    free: bool = False  # Policy runners: free greedy instead of constrained decoding
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,24 @@ def parse_spec(text: str) -> RunnerSpec:
                           f"KIND in {sorted(RUNNER_KINDS)}")
     variant = None if match["variant"] in (None, "-") else match["variant"]
     draft = None if match["draft"] is None else int(match["draft"])
-    return RunnerSpec(match["kind"], variant, match["vision"],
-                      float(match["delay"] or 0.0), text.strip(), draft)
+    spec = RunnerSpec(match["kind"], variant, match["vision"], float(match["delay"] or 0.0),
+                      text.strip(), draft, bool(match["free"]))
+    if spec.free and (spec.kind not in POLICY_LLMS or spec.draft is not None):
+        raise ConfigError(f"bad runner spec {text!r}: +free applies to the runtime Policy "
+                          f"runners {sorted(POLICY_LLMS)} and excludes +draft")
+    return spec
+
+
+def free_twin(text: str) -> str | None:
+    """The spec of the same engines decoding free greedy (None: not a constrained Policy
+    runner). `gguf:q4_k_m+delay=0.2` -> `gguf:q4_k_m+free`."""
+    spec = parse_spec(text)
+    if spec.kind not in POLICY_LLMS or spec.free:
+        return None
+    head = spec.kind
+    if spec.variant or spec.vision:
+        head += f":{spec.variant or '-'}" + (f":{spec.vision}" if spec.vision else "")
+    return head + "+free"
 
 
 def _policy(spec: RunnerSpec, ctx: BenchContext):
@@ -70,7 +91,8 @@ def _policy(spec: RunnerSpec, ctx: BenchContext):
     cfg = RuntimeConfig(llm=POLICY_LLMS[spec.kind],
                         vision=spec.vision or DEFAULT_VISION[spec.kind],
                         variant=spec.variant or "q4_k_m", threads=ctx.threads,
-                        max_new_tokens=ctx.max_new_tokens, checkpoint=ctx.checkpoint, **draft)
+                        max_new_tokens=ctx.max_new_tokens, checkpoint=ctx.checkpoint,
+                        constrained=not spec.free, **draft)
     return PolicyRunner(ctx.artifact, cfg, spec.text)
 
 

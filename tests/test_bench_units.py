@@ -190,3 +190,34 @@ def test_child_peak_rss_is_its_own_not_the_parents():
                           "peak_rss_mb; print(peak_rss_mb())"], capture_output=True,
                          text=True, check=True).stdout
     assert parent > 64 and float(out) < parent - 32, (parent, out)
+
+
+def test_free_twin_specs_and_the_twin_comparison():
+    from llara_edge.actions import PickPlaceAction
+    from llara_edge.benchmarks.bench_latency import LatencyConfig, _twin_comparison
+    from llara_edge.benchmarks.runners import StepRecord
+    from llara_edge.benchmarks.specs import free_twin, parse_spec
+
+    assert parse_spec("gguf:q4_k_m:onnx+fused+free").free
+    assert parse_spec("gguf:q4_k_m:onnx+fused").vision == "onnx+fused"
+    assert free_twin("gguf:q4_k_m+delay=0.2") == "gguf:q4_k_m+free"
+    assert free_twin("onnx:-:torch") == "onnx:-:torch+free"
+    assert free_twin("hf-generate") is None and free_twin("gguf:f16+free") is None
+    for bad in ("hf-generate+free", "gguf:q4_k_m+free+draft=0"):
+        with pytest.raises(ConfigError):
+            parse_spec(bad)
+    cfg = LatencyConfig(runners=("gguf:q8_0", "hf-generate", "stock-gbnf:q4_k_m"),
+                        candidate="gguf:q8_0")
+    assert cfg.runners[-1] == "gguf:q8_0+free"
+
+    a = PickPlaceAction(pick=(0.1, 0.2), place=(0.3, 0.4), rotation_deg=0)
+    b = PickPlaceAction(pick=(0.1, 0.2), place=(0.3, 0.5), rotation_deg=0)
+
+    def rec(action, passes):
+        return StepRecord("", action, None if action else "bad", forward_passes=passes)
+
+    # the twin's malformed answer (None) is left out; a differing action counts against
+    out = _twin_comparison([rec(a, 4), rec(a, 5), rec(a, 6)], [rec(a, 40), rec(None, 9),
+                                                                 rec(b, 20)])
+    assert out == {"identical_actions": 1, "compared": 2, "twin_parse_failures": 1,
+                   "forward_passes_ratio": (4 + 6) / (40 + 20)}
