@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ class LatencyConfig:
     membw_mib: int = 256
     cache_dir: Path = Path("cache/bench")
     quick: bool = False
+    settle_s: float = 0.1  # idle pause before each runner's step (spin-waiting pools expire)
 
     def __post_init__(self) -> None:
         for spec in self.runners:
@@ -136,6 +138,7 @@ def _measure(runners: list, frames, cfg: LatencyConfig, say: Say) -> dict[str, l
     for i in range(total):
         case = frames[i % len(frames)]
         for runner in runners:
+            time.sleep(cfg.settle_s)  # let the previous engine's spinning workers go idle
             rec = runner.step(case.rgb, case.user_text)
             if i >= cfg.warmup:
                 records[runner.name].append(rec)

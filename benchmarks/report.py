@@ -172,10 +172,18 @@ METHOD = [
     "grammar-constrained jump-forward decoding). Identical actions: same pick, place, "
     "rotation and tool as the baseline on the same measured step.",
     "- Threads: every engine (llama.cpp, onnxruntime, torch, numba) gets the same count, shown "
-    "in the machine line. On a shared 2-core machine one thread per engine gives stable "
-    "numbers: with two, the engines' worker threads spin-wait whenever another process takes "
-    "a core (measured: 2-4x slower steps, most for multi-token llama.cpp batches). "
-    "`llara-edge run` (the whole loop) uses the runtime's default, all cores.",
+    "in the machine line (default: all cores). ONNX Runtime's intra-op spinning is off in the "
+    "runtime: its idle workers busy-waited after each run and took the cores llama.cpp's "
+    "threads needed next (2 cores, 2 threads: 35 -> 18 ms per candidate step). llama.cpp's "
+    "own OpenMP workers still spin between decodes, which is faster here than passive waits "
+    "but is hurt by any other process that takes a core. With two threads and every runner "
+    "in one process, the torch engines (`torch`, `hf-generate`) ran 3-5x slower than alone "
+    "(HF generate 358 ms vs 86-112 ms), which would flatter the candidate; so the figures "
+    "above use one thread per engine, where no runner disturbs another. Each runner's step "
+    "is preceded by an idle pause (settle_s) so spin-waiting pools expire.",
+    "- Free-greedy twin: the candidate's engines and weights decoding free greedy to </s> "
+    "(`+free`), so identical actions and the pass ratio measure the decoder alone; answers "
+    "the twin cannot parse are left out of the comparison and counted.",
     "- Cold start: wall time from spawning a fresh Python process to its first parsed action "
     "(imports, artifact hash checks, engine loading, grammar, prefix, one step); peak RSS is "
     "that process's high-water mark after a few more steps.",

@@ -115,13 +115,21 @@ def _erf32(x):
     return p / q
 
 
-@numba.njit(parallel=True, cache=True)
-def _bias_gelu_(h, b):  # (N, H) f32 in place: GELU_erf(h + b)
+def _bias_gelu_rows(h, b):  # (N, H) f32 in place: GELU_erf(h + b), rows split by prange
     half, one, inv_sqrt2 = np.float32(0.5), np.float32(1.0), np.float32(INV_SQRT2)
     for i in numba.prange(h.shape[0]):
         for j in range(h.shape[1]):
             v = h[i, j] + b[j]
             h[i, j] = half * v * (one + _erf32(v * inv_sqrt2))
+
+
+# One body, two builds: the parallel one for LLaVA-sized epilogues (576 x 4096), the serial
+# one below PARALLEL_MIN elements. A tiny epilogue gains nothing from threads, and waking
+# numba's OpenMP pool leaves it spinning beside the other engines' pools (torch, llama.cpp,
+# OpenBLAS): on 2 cores that made a torch step 3x slower in the same process.
+_bias_gelu_ = numba.njit(parallel=True, cache=True)(_bias_gelu_rows)
+_bias_gelu_serial = numba.njit(parallel=False, cache=True)(_bias_gelu_rows)
+PARALLEL_MIN = 1 << 18  # elements of h (64 x 4096)
 
 
 def project(hidden: np.ndarray, weights: ProjectorWeights, out: np.ndarray,
@@ -136,7 +144,7 @@ def project(hidden: np.ndarray, weights: ProjectorWeights, out: np.ndarray,
         x = x.astype(np.float32)
     h = ws.hidden[:n]
     np.matmul(x, weights.w1, out=h)  # GEMM 1 (BLAS)
-    _bias_gelu_(h, weights.b1)  # fused epilogue 1
+    (_bias_gelu_ if h.size >= PARALLEL_MIN else _bias_gelu_serial)(h, weights.b1)  # epilogue 1
     if out.dtype == np.float32 and out.flags.c_contiguous:
         np.matmul(h, weights.w2, out=out)  # GEMM 2 straight into the embedding buffer
         np.add(out, weights.b2, out=out)  # epilogue 2 in place (one memory pass)

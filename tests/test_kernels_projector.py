@@ -73,13 +73,14 @@ def test_matches_llava_torch_projector():
 
 
 def test_fp32_gelu_epilogue_against_math_erf():
-    from llara_edge.kernels.projector import _bias_gelu_
+    from llara_edge.kernels.projector import _bias_gelu_, _bias_gelu_serial
 
     v = np.linspace(-12, 12, 400_001)
-    got = v.astype(np.float32)[None].copy()
-    _bias_gelu_(got, np.zeros(got.shape[1], np.float32))
     exact = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in v])
-    assert (np.abs(got[0] - exact) <= 2e-6 * np.maximum(1.0, np.abs(v))).all()
+    for build in (_bias_gelu_, _bias_gelu_serial):  # parallel (large) and serial (small) builds
+        got = v.astype(np.float32).reshape(1, -1).repeat(2, axis=0)
+        build(got, np.zeros(got.shape[1], np.float32))
+        assert (np.abs(got - exact) <= 2e-6 * np.maximum(1.0, np.abs(v))).all()
 
 
 def test_reused_workspace_allocates_nothing_large():

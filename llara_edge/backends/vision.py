@@ -12,7 +12,12 @@ Contract (base.VisionEngine): engine.encode(frame uint8 (H, W, 3), timings) -> f
   config.threads set, the projector's numba epilogues run on that many threads and its two
   GEMMs on NumPy's BLAS limited to as many (threadpoolctl, process-wide, at load): a BLAS
   pool wider than the engine's share of cores is woken every step and waits a scheduler
-  slice for busy cores (docs/runtime.md: 24-43 ms per step measured here).
+  slice for busy cores (docs/runtime.md: 24-43 ms per step measured here). A projector
+  under BLAS_PARALLEL_MIN_MACS per frame gets ONE BLAS thread: OpenBLAS workers spin after
+  each GEMM and take the cores the LLM's prefill needs next (tiny-llara on 2 cores: a numpy
+  GEMM before a torch workload made it 2-4x slower; the onnx+fused step was 60 ms vs 19 ms
+  with ONNX vision). LLaVA-1.5's projector (576 x (1024 x 4096 + 4096 x 4096) = 12 G MACs)
+  keeps config.threads.
 - "native": the LLM backend's own encode_image (gguf: llama.cpp's clip on the mmproj, with
   the 0.3.36 defect described in backends/gguf.py; onnx: vision.onnx; trt: its engine).
 ("torch" lives in backends/torch_backend.py.)
@@ -26,6 +31,9 @@ import numpy as np
 
 from llara_edge.backends.base import Backend, VisionEngine, check_frame, register_vision
 from llara_edge.errors import ArtifactError, ConfigError
+
+BLAS_PARALLEL_MIN_MACS = 1 << 28  # per frame, both GEMMs: below it the projector's BLAS runs
+                                  # on one thread (see the module note)
 
 
 def _check_width(embeds_hidden: int, backend: Backend, what: str) -> None:
@@ -100,11 +108,15 @@ class FusedOnnxVision(VisionEngine):
 
         runner = OrtRunner(artifact.onnx("vision_features"), config)
         weights, drop = load_projector(artifact.onnx("projector"), artifact.drop_cls)
-        if config.threads:
+        engine = cls(runner, weights, drop, backend, config.threads)
+        rows = len(engine._out) or 576  # dynamic row count: LLaVA-1.5's 24 x 24 patches
+        c, h, d = weights.dims
+        small = rows * (c * h + h * d) < BLAS_PARALLEL_MIN_MACS
+        if config.threads or small:
             from threadpoolctl import threadpool_limits
 
-            threadpool_limits(limits=config.threads, user_api="blas")
-        return cls(runner, weights, drop, backend, config.threads)
+            threadpool_limits(limits=1 if small else config.threads, user_api="blas")
+        return engine
 
     def encode(self, frame: np.ndarray, timings: dict[str, float]) -> np.ndarray:
         import numba
