@@ -124,9 +124,10 @@ def _bias_gelu_rows(h, b):  # (N, H) f32 in place: GELU_erf(h + b), rows split b
 
 
 # One body, two builds: the parallel one for LLaVA-sized epilogues (576 x 4096), the serial
-# one below PARALLEL_MIN elements. A tiny epilogue gains nothing from threads, and waking
-# numba's OpenMP pool leaves it spinning beside the other engines' pools (torch, llama.cpp,
-# OpenBLAS): on 2 cores that made a torch step 3x slower in the same process.
+# one below PARALLEL_MIN elements. A tiny epilogue gains nothing from threads, and the serial
+# build leaves numba's OpenMP pool asleep beside the other engines' pools (torch, llama.cpp).
+# The measured case of a spinning pool is OpenBLAS's (backends/vision.py); this one is the
+# same precaution, not separately measured.
 _bias_gelu_ = numba.njit(parallel=True, cache=True)(_bias_gelu_rows)
 _bias_gelu_serial = numba.njit(parallel=False, cache=True)(_bias_gelu_rows)
 PARALLEL_MIN = 1 << 18  # elements of h (64 x 4096)
