@@ -173,11 +173,11 @@ def _twin_comparison(cand: list[StepRecord], twin: list[StepRecord]) -> dict:
     """Constrained decoding vs free greedy on the same engines: the actions must be the same
     wherever the free answer is well-formed (issue 5's correctness rule)."""
     pairs = [(c, t) for c, t in zip(cand, twin, strict=True) if t.action is not None]
-    passes = [t.forward_passes for t in twin if t.action is not None]
+    twin_passes = sum(t.forward_passes for _, t in pairs)
     return {"identical_actions": sum(same_action(c.action, t.action) for c, t in pairs),
             "compared": len(pairs), "twin_parse_failures": len(twin) - len(pairs),
-            "forward_passes_ratio": (sum(c.forward_passes for c, _ in pairs) / sum(passes)
-                                     if passes and sum(passes) else None)}
+            "forward_passes_ratio": (sum(c.forward_passes for c, _ in pairs) / twin_passes
+                                     if twin_passes else None)}
 
 
 def _metrics(summary: dict, comp: dict, cfg: LatencyConfig, cold: dict) -> dict[str, float]:
