@@ -160,9 +160,20 @@ def run_big(cfg, machine_gbps: float, say) -> dict:
     out = {"artifact": str(artifact), "machine_copy_gbps": machine_gbps, "decode": variants,
            "shape": {"llm_hidden": s.hidden, "llm_layers": s.layers, "llm_vocab": s.vocab_size,
                      "vision": f"CLIP ViT {s.vision_layers}x{s.vision_hidden} @ {s.image_size}"}}
-    spec = cfg.candidate if cfg.candidate.startswith("gguf") else "gguf:q4_k_m"
+    spec = steps_spec(cfg.candidate, manifest["llm"])
+    if spec != cfg.candidate:
+        say(f"1B steps: {spec} ({cfg.candidate} has no 1B counterpart)")
     out["steps"] = {spec: _big_steps(artifact, spec, cfg, say)}
     return out
+
+
+def steps_spec(candidate: str, variants) -> str:
+    """The runner the 1B stage table uses: the candidate where it is a gguf runner of a
+    variant the 1B export has (an f32-only tiny export, say, has none), else gguf:q4_k_m."""
+    from llara_edge.benchmarks.specs import parse_spec
+
+    spec = parse_spec(candidate)
+    return candidate if spec.kind == "gguf" and spec.variant in variants else "gguf:q4_k_m"
 
 
 def metrics(big: dict) -> dict[str, float]:

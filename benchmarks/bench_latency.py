@@ -41,8 +41,9 @@ from llara_edge.benchmarks.stats import stage_summaries, summarize
 from llara_edge.errors import ConfigError
 
 Say = Callable[[str], None]
-DEFAULT_RUNNERS = ("gguf:q4_k_m", "gguf:q4_k_m+draft=0", "gguf:q8_0", "gguf:f16",
-                   "gguf:q4_k_m:onnx+fused", "onnx", "torch", "hf-generate", "stock-gbnf:q4_k_m")
+DEFAULT_RUNNERS = ("gguf:q4_k_m", "gguf:q4_k_m+draft=0", "gguf:q4_k_m+kv=q8_0", "gguf:q8_0",
+                   "gguf:f16", "gguf:q4_k_m:onnx+fused", "onnx", "torch", "hf-generate",
+                   "stock-gbnf:q4_k_m")
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,16 @@
 """Runner specs: one short string names a backend/variant to benchmark, e.g. on the CLI.
 
 Contract:
-    spec = parse_spec("gguf:q4_k_m") -> RunnerSpec(kind, variant, vision, delay_s, text, draft)
+    spec = parse_spec("gguf:q4_k_m") -> RunnerSpec(kind, variant, vision, delay_s, text, ...)
     make_runner(spec, BenchContext(artifact, checkpoint, threads, max_new_tokens)) -> StepRunner
     RUNNER_KINDS: kind -> factory
 
-Grammar: KIND[:VARIANT[:VISION]][+free][+draft=N][+delay=SECONDS]
+Grammar: KIND[:VARIANT[:VISION]][+kv=TYPE][+free][+draft=N][+delay=SECONDS]
     gguf:q4_k_m[:onnx|onnx+fused|torch]   the runtime Policy, llama.cpp LLM (default vision onnx)
     onnx[:-:VISION]                       the runtime Policy, onnxruntime LLM
     torch                                 the runtime Policy on the torch reference engines
+    gguf...+kv=q8_0                       the runtime Policy with RuntimeConfig.cache_type_k
+                                          = TYPE (llama.cpp K cache; default f16)
     ...+free                              the runtime Policy decoding free greedy (no grammar,
                                           no jump forward; strict parser): `free_twin(spec)`
                                           names the candidate's twin on the same engines
@@ -31,7 +33,8 @@ from pathlib import Path
 from llara_edge.errors import ConfigError
 
 _SPEC_RE = re.compile(r"^(?P<kind>[a-z-]+)(?::(?P<variant>[\w-]+))?"
-                      r"(?::(?P<vision>\w+(?:\+fused)?))?(?P<free>\+free)?(?:\+draft=(?P<draft>\d+))?"
+                      r"(?::(?P<vision>\w+(?:\+fused)?))?(?:\+kv=(?P<kv>\w+))?(?P<free>\+free)?"
+                      r"(?:\+draft=(?P<draft>\d+))?"
                       r"(?:\+delay=(?P<delay>\d+(?:\.\d+)?))?$")
 POLICY_LLMS = {"gguf": "gguf", "onnx": "onnx", "torch": "torch"}
 DEFAULT_VISION = {"gguf": "onnx", "onnx": "onnx", "torch": "torch"}
@@ -46,6 +49,7 @@ class RunnerSpec:
     text: str
     draft: int | None = None  # Policy runners: draft_tokens (None: the runtime default)
     free: bool = False  # Policy runners: free greedy instead of constrained decoding
+    cache_type_k: str | None = None  # gguf Policy runners (None: the runtime default)
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,12 @@ def parse_spec(text: str) -> RunnerSpec:
     variant = None if match["variant"] in (None, "-") else match["variant"]
     draft = None if match["draft"] is None else int(match["draft"])
     spec = RunnerSpec(match["kind"], variant, match["vision"], float(match["delay"] or 0.0),
-                      text.strip(), draft, bool(match["free"]))
+                      text.strip(), draft, bool(match["free"]), match["kv"])
     if spec.free and (spec.kind not in POLICY_LLMS or spec.draft is not None):
         raise ConfigError(f"bad runner spec {text!r}: +free applies to the runtime Policy "
                           f"runners {sorted(POLICY_LLMS)} and excludes +draft")
+    if spec.cache_type_k is not None and spec.kind != "gguf":
+        raise ConfigError(f"bad runner spec {text!r}: +kv= sets llama.cpp's K cache (gguf)")
     return spec
 
 
@@ -80,19 +86,21 @@ def free_twin(text: str) -> str | None:
     head = spec.kind
     if spec.variant or spec.vision:
         head += f":{spec.variant or '-'}" + (f":{spec.vision}" if spec.vision else "")
-    return head + "+free"
+    return head + (f"+kv={spec.cache_type_k}" if spec.cache_type_k else "") + "+free"
 
 
 def _policy(spec: RunnerSpec, ctx: BenchContext):
     from llara_edge.benchmarks.runners import PolicyRunner
     from llara_edge.runtime.config import RuntimeConfig
 
-    draft = {} if spec.draft is None else {"draft_tokens": spec.draft}
+    extra = {} if spec.draft is None else {"draft_tokens": spec.draft}
+    if spec.cache_type_k is not None:
+        extra["cache_type_k"] = spec.cache_type_k
     cfg = RuntimeConfig(llm=POLICY_LLMS[spec.kind],
                         vision=spec.vision or DEFAULT_VISION[spec.kind],
                         variant=spec.variant or "q4_k_m", threads=ctx.threads,
                         max_new_tokens=ctx.max_new_tokens, checkpoint=ctx.checkpoint,
-                        constrained=not spec.free, **draft)
+                        constrained=not spec.free, **extra)
     return PolicyRunner(ctx.artifact, cfg, spec.text)
 
 

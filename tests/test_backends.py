@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,9 +23,10 @@ from llara_edge.backends.base import (
     make_vision,
     register_backend,
 )
+from llara_edge.backends.gguf import GgufBackend
 from llara_edge.errors import ConfigError, DeviceError
 from llara_edge.runtime.artifact import Artifact
-from llara_edge.runtime.config import RuntimeConfig
+from llara_edge.runtime.config import CACHE_TYPES_K, RuntimeConfig
 
 CONFIG = RuntimeConfig(variant="f16", threads=1, n_ctx=256, grammar_cache_dir=None)
 LLMS = ("torch", "gguf", "onnx")
@@ -124,6 +126,30 @@ def test_backends_agree_with_the_torch_reference(backends, inputs):
     _close(logits["onnx"], ref, 1e-4)  # fp32 graph
     _close(logits["gguf"], ref, 2e-2)  # f16 weights, f16 KV cache
     assert len({int(np.argmax(v)) for v in logits.values()}) == 1
+
+
+@pytest.mark.parametrize("cache_type_k", CACHE_TYPES_K)
+def test_every_gguf_k_cache_type_agrees_with_the_reference(artifact, backends, inputs,
+                                                           cache_type_k):
+    head, emb, mid, tail = inputs
+    backends["torch"].reset()
+    backends["torch"].prefill([head, emb, mid])
+    ref = backends["torch"].extend(tail)
+    b = make_backend("gguf", artifact, replace(CONFIG, cache_type_k=cache_type_k))
+    try:
+        b.prefill([head, emb, mid])
+        rows = b.extend(tail)  # the K cache is read by every row
+    finally:
+        b.close()
+    _close(rows, ref, 2e-2)
+    assert (rows.argmax(1) == ref.argmax(1)).all()
+
+
+def test_unknown_k_cache_type_is_a_config_error(artifact):
+    with pytest.raises(ConfigError, match="cache_type_k"):
+        RuntimeConfig(cache_type_k="q4_0")
+    with pytest.raises(ConfigError, match="cache_type_k"):
+        GgufBackend(artifact.gguf("f16"), 64, 1, cache_type_k="q4_0")
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

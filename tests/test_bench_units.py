@@ -203,7 +203,12 @@ def test_free_twin_specs_and_the_twin_comparison():
     assert free_twin("gguf:q4_k_m+delay=0.2") == "gguf:q4_k_m+free"
     assert free_twin("onnx:-:torch") == "onnx:-:torch+free"
     assert free_twin("hf-generate") is None and free_twin("gguf:f16+free") is None
-    for bad in ("hf-generate+free", "gguf:q4_k_m+free+draft=0"):
+    kv = parse_spec("gguf:q4_k_m:onnx+fused+kv=f16+draft=0")
+    assert (kv.cache_type_k, kv.vision, kv.draft) == ("f16", "onnx+fused", 0)
+    assert parse_spec("gguf:q4_k_m").cache_type_k is None
+    assert free_twin("gguf:q4_k_m+kv=f16") == "gguf:q4_k_m+kv=f16+free"
+    for bad in ("hf-generate+free", "gguf:q4_k_m+free+draft=0", "onnx+kv=f16",
+                "stock-gbnf:q4_k_m+kv=q8_0"):
         with pytest.raises(ConfigError):
             parse_spec(bad)
     cfg = LatencyConfig(runners=("gguf:q8_0", "hf-generate", "stock-gbnf:q4_k_m"),
@@ -221,3 +226,13 @@ def test_free_twin_specs_and_the_twin_comparison():
                                                                  rec(b, 20)])
     assert out == {"identical_actions": 1, "compared": 2, "twin_parse_failures": 1,
                    "forward_passes_ratio": (4 + 6) / (40 + 20)}
+
+
+def test_big_steps_use_the_candidate_only_where_the_1b_export_has_it():
+    from llara_edge.benchmarks.bench_big import steps_spec
+
+    variants = {"f16": {}, "q8_0": {}, "q4_k_m": {}}
+    assert steps_spec("gguf:q8_0", variants) == "gguf:q8_0"
+    assert steps_spec("gguf:q8_0:onnx+fused", variants) == "gguf:q8_0:onnx+fused"
+    assert steps_spec("gguf:f32", variants) == "gguf:q4_k_m"  # a tiny-only variant
+    assert steps_spec("onnx", variants) == "gguf:q4_k_m"

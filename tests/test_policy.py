@@ -96,6 +96,15 @@ def test_prompt_lookup_drafts_save_passes_not_tokens(steps):
     assert sum(s.forward_passes for s in drafted) < sum(s.forward_passes for s in plain)
 
 
+def test_quantised_k_cache_is_opt_in_and_still_well_formed(art, make_config, policies, cases):
+    assert policies["gguf"].engines["cache_type_k"] == "f16"  # llama.cpp's default
+    with Policy.load(art, make_config(cache_type_k="q8_0")) as policy:
+        assert policy.engines["cache_type_k"] == "q8_0"
+        for case in cases:
+            step = policy.act(case.rgb, case.user_text)  # constrained: always well-formed
+            assert step.action is not None and step.forward_passes < step.n_tokens
+
+
 def test_parser_follows_the_grammar_in_use(art, make_config, cases):
     with Policy.load(art, make_config(grammar="llarva", n_joints=5)) as policy:
         step = policy.act(cases[0].rgb, cases[0].user_text)

@@ -14,7 +14,9 @@ llama_model_load_from_file + llama_init_from_model (n_ctx = n_batch = config.n_c
 encode_image: the artifact's mmproj through llama.cpp's own clip (mtmd). In llama-cpp-python
 0.3.36 that clip drops patch 0 and keeps CLS (see export/gguf_runner.py), so policies use the
 ONNX vision engines by default and reach this path only with vision="native".
-KV cache in llama.cpp's default f16: logits differ from the fp32 reference at ~1e-3.
+KV cache: K in `cache_type_k` (f16 by default, as llama.cpp; q8_0 makes 1-token extends about
+2x faster on CPU at some fidelity, docs/runtime.md), V in f16; with f16 the logits differ from
+the fp32 reference at ~1e-3.
 Flash attention is off on CPU (gpu_layers 0): with it ("auto" enables it) a k-token extend of
 tiny-llara cost ~0.4 ms per token (8 tokens 3.3 ms), without it 8 tokens took 1.1 ms, and
 jump-forward decoding is made of such multi-token extends. With GPU layers it stays "auto".
@@ -31,6 +33,9 @@ import numpy as np
 from llara_edge.backends.base import Backend, Part, check_frame, register_backend
 from llara_edge.errors import ArtifactError, ConfigError
 
+# K-cache type name -> ggml.h's enum ggml_type value (llama_cpp exports no GGML_TYPE_BF16)
+CACHE_TYPES = {"f32": 0, "f16": 1, "q8_0": 8, "bf16": 30}
+
 
 def _quiet():
     """Silence llama.cpp's stdout/stderr chatter while loading (it writes from C)."""
@@ -44,8 +49,13 @@ class GgufBackend(Backend):
     """One llama.cpp model + context over sequence 0."""
 
     def __init__(self, model_path: str | Path, n_ctx: int = 2048, threads: int = 1,
-                 gpu_layers: int = 0, mmproj_path: str | Path | None = None):
+                 gpu_layers: int = 0, mmproj_path: str | Path | None = None,
+                 cache_type_k: str = "f16"):
         import llama_cpp as lc
+
+        if cache_type_k not in CACHE_TYPES:
+            raise ConfigError(f"cache_type_k must be one of {sorted(CACHE_TYPES)}, "
+                              f"got {cache_type_k!r}")
 
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         self._lc = lc
@@ -63,6 +73,7 @@ class GgufBackend(Backend):
             cparams.n_ubatch = min(n_ctx, 512)
             cparams.n_threads = cparams.n_threads_batch = threads
             cparams.no_perf = True
+            cparams.type_k = CACHE_TYPES[cache_type_k]
             if gpu_layers == 0:  # CPU: see the module note on flash attention
                 cparams.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
             self.ctx = lc.llama_init_from_model(self.model, cparams)
@@ -81,7 +92,7 @@ class GgufBackend(Backend):
         mmproj = (artifact.manifest.get("mmproj") or {}).get("file")
         return cls(artifact.gguf(config.variant), config.n_ctx, config.n_threads,
                    config.gpu_layers, mmproj_path=None if mmproj is None else
-                   artifact.root / mmproj)
+                   artifact.root / mmproj, cache_type_k=config.cache_type_k)
 
     def close(self) -> None:
         if self._mtmd:

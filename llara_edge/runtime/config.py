@@ -18,6 +18,11 @@ Fields:
     providers    ONNX Runtime execution providers in preference order ("tensorrt", "cuda",
                  "cpu"); unavailable ones are skipped, CPU is always appended as fallback
     gpu_layers   llama.cpp layers offloaded to a GPU (0: CPU only)
+    cache_type_k llama.cpp's K-cache type (gguf backend; llama.cpp's --cache-type-k): "f16"
+                 (default, llama.cpp's too), "q8_0", "bf16" or "f32". The V cache stays f16
+                 (a quantised V needs flash attention). q8_0 halves a 1-token extend on CPU
+                 but changed 2 of 6 test actions of tiny-llara vs the reference, so it is
+                 opt-in (docs/runtime.md, "K cache")
     max_new_tokens  decoding budget per step (answer tokens)
     draft_tokens speculative decoding from prompt lookup (kernels.prompt_lookup): up to this
                  many answer tokens drafted from the task text and verified in one pass
@@ -37,6 +42,7 @@ from pathlib import Path
 from llara_edge.errors import ConfigError
 
 PROVIDERS = ("tensorrt", "cuda", "cpu")
+CACHE_TYPES_K = ("f16", "q8_0", "bf16", "f32")
 _CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llara-edge"
 
 
@@ -52,6 +58,7 @@ class RuntimeConfig:
     n_ctx: int = 2048
     providers: tuple[str, ...] = ("cpu",)
     gpu_layers: int = 0
+    cache_type_k: str = "f16"
     max_new_tokens: int = 256
     draft_tokens: int = 16
     n_joints: int = 7
@@ -80,6 +87,9 @@ class RuntimeConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
+        if self.cache_type_k not in CACHE_TYPES_K:
+            raise ConfigError(f"cache_type_k must be one of {CACHE_TYPES_K}, "
+                              f"got {self.cache_type_k!r}")
         if not isinstance(self.constrained, bool):
             raise ConfigError(f"constrained must be a bool, got {self.constrained!r}")
 

@@ -11,7 +11,7 @@ Contract:
     included, EOS included when generated), step.ttft_s (act start -> logits of the first
     answer token, i.e. everything up to and including the prefill)
     policy.load_timings {"verify", "engines", "grammar", "prefix", "warmup"} seconds;
-    policy.engines {"llm", "vision", "variant", "providers", "fallback"}
+    policy.engines {"llm", "vision", "variant", "cache_type_k", "providers", "fallback"}
     policy.close()  /  with Policy.load(...) as policy: ...
 
 Load: the manifest is read, every file the chosen engines use is checked against it (size +
@@ -105,6 +105,7 @@ class Policy:
                              "warmup": time.perf_counter() - t1}
         self.engines = {"llm": backend.name, "vision": vision.name,
                         "variant": config.variant if backend.name == "gguf" else None,
+                        "cache_type_k": config.cache_type_k if backend.name == "gguf" else None,
                         "providers": getattr(backend, "providers", None),
                         "fallback": getattr(backend, "fallback", None)}
 
