@@ -5,9 +5,11 @@ Contract:
                                                            # token_ids[i]; NumPy or torch
     decode_constrained(extend_fn, grammar, logits=None, max_tokens=256, state=None,
                        lookahead=None) -> DecodeResult(tokens, n_forward_passes, complete)
-    Lookahead(draft_fn, rollback_fn)   # draft_fn(answer ids) -> proposed next ids (e.g.
-                                       # kernels.prompt_lookup.PromptLookup); rollback_fn(n)
-                                       # drops the last n KV positions (Backend.rollback)
+    Lookahead(draft_fn, rollback_fn, feedback_fn=None)
+        draft_fn(answer ids) -> proposed next ids (e.g. kernels.prompt_lookup.PromptLookup);
+        rollback_fn(n) drops the last n KV positions (Backend.rollback);
+        feedback_fn(drafted, accepted): after each verify pass, the draft's length as fed
+        (after the grammar's cut) and how many of its tokens greedy kept
     prefill_prefix(grammar) -> (tokens, state): the forced run at the start of the answer,
         for the caller to append to the prompt's prefill (then pass `state` and the
         prefill's last logits: the run costs no decode pass; `tokens` of the result then
@@ -49,6 +51,7 @@ ExtendFn = Callable[[Sequence[int]], object]
 class Lookahead(NamedTuple):
     draft_fn: Callable[[Sequence[int]], Sequence[int]]
     rollback_fn: Callable[[int], None]
+    feedback_fn: Callable[[int, int], None] | None = None
 
 
 class DecodeResult(NamedTuple):
@@ -93,7 +96,7 @@ def decode_constrained(
             spec = _speculate(grammar, state, lookahead.draft_fn(tokens), max_tokens - len(tokens))
             if spec[0]:
                 state, row, fed = _verify(extend_fn, grammar, state, spec, tokens, fed, row,
-                                          lookahead.rollback_fn)
+                                          lookahead)
                 passes += 1
                 continue
         if fed < len(tokens):
@@ -144,9 +147,10 @@ def _speculate(grammar: TokenGrammar, state: GrammarState, draft: Sequence[int],
 
 def _verify(extend_fn: ExtendFn, grammar: TokenGrammar, state: GrammarState,
             spec: tuple[list[int], list[bool]], tokens: list[int], fed: int,
-            row: np.ndarray | None, rollback_fn: Callable[[int], None]):
-    """One pass over the pending tokens + the draft; keeps the prefix greedy agrees with.
-    Returns (state, row for the next choice or None, tokens fed)."""
+            row: np.ndarray | None, lookahead: Lookahead):
+    """One pass over the pending tokens + the draft; keeps the prefix greedy agrees with
+    (reported to lookahead.feedback_fn). Returns (state, row for the next choice or None,
+    tokens fed)."""
     draft, is_choice = spec
     pending = tokens[fed:]
     rows = as_rows(extend_fn([*pending, *draft]))
@@ -161,8 +165,12 @@ def _verify(extend_fn: ExtendFn, grammar: TokenGrammar, state: GrammarState,
             continue
         state = _choose(grammar, state, preds[i], tokens)
         if tokens[-1] != tok:  # rejected: the choice stands, the rest of the draft goes
-            rollback_fn(len(draft) - i)
+            lookahead.rollback_fn(len(draft) - i)
+            if lookahead.feedback_fn is not None:
+                lookahead.feedback_fn(len(draft), i)
             return state, None, len(tokens) - 1
+    if lookahead.feedback_fn is not None:
+        lookahead.feedback_fn(len(draft), len(draft))
     return state, preds[len(draft)], len(tokens)
 
 

@@ -32,24 +32,51 @@ def grammar(tok):
 @pytest.mark.parametrize("seed", range(5))
 def test_lookup_matches_the_brute_force_reference(seed):
     rng = np.random.default_rng(seed)
-    cfg = PromptLookupConfig(max_draft=int(rng.integers(1, 9)), ngram_max=4, ngram_min=2)
+    top = int(rng.integers(1, 9))
+    cfg = PromptLookupConfig(max_draft=top, ngram_max=4, ngram_min=2,
+                             miss_draft=int(rng.integers(1, top + 3)))
     source = rng.integers(0, 6, size=200).tolist()  # small alphabet: many repeated n-grams
     fast, cursor = PromptLookup(source, cfg), 0
     answer: list[int] = []
+    drafted = 0
     for _ in range(60):
         answer.append(int(rng.integers(0, 6)))
-        want, cursor = reference_lookup(source, answer, cursor, cfg)
-        assert fast(answer) == want
+        want, cursor = reference_lookup(source, answer, cursor, cfg, fast.limit)
+        got = fast(answer)
+        assert got == want
+        drafted += bool(got)
+        if got:  # the decoder's report: a random accepted count
+            fast.feedback(len(got), int(rng.integers(0, len(got) + 1)))
+    assert drafted > 5
 
 
 def test_lookup_prefers_the_span_after_the_previous_draft():
-    source = [9, 1, 2, 3, 4, 9, 1, 2, 5, 6]  # "9 1 2" twice: object box, then zone box
+    source = [9, 1, 2, 3, 4, 8, 9, 1, 2, 3, 6]  # "9 1 2 3" twice: object box, then zone box
     look = PromptLookup(source, PromptLookupConfig(max_draft=2, ngram_max=3))
-    assert look([9, 1, 2]) == [3, 4]
-    assert look([9, 1, 2]) == [5, 6]  # the first span was drafted already
+    assert look([9, 1, 2]) == [3]  # both spans follow: only what they share
+    assert look([9, 1, 2]) == [3, 6]  # the first span was drafted already
     assert look([7, 7]) == []
     with pytest.raises(ConfigError):
         PromptLookupConfig(ngram_min=3, ngram_max=2)
+    with pytest.raises(ConfigError):
+        PromptLookupConfig(max_draft=4, miss_draft=0)
+
+
+def test_ambiguous_names_draft_nothing_until_the_model_picks_one():
+    source = [5, 10, 11, 6, 1, 2, 7, 5, 20, 21, 6, 3, 4, 7]  # <p> red block </p> ... <p> blue
+    look = PromptLookup(source, PromptLookupConfig(max_draft=8, ngram_max=2, ngram_min=1))
+    assert look([0, 5]) == []  # "<p>": two names follow
+    assert look([0, 5, 20]) == [21, 6, 3, 4, 7]  # the model chose "blue": its box follows
+
+
+def test_a_rejected_draft_shortens_the_next_until_one_is_accepted():
+    source = list(range(100))
+    look = PromptLookup(source, PromptLookupConfig(max_draft=10, miss_draft=3))
+    assert len(look([0, 1])) == 10
+    look.feedback(10, 2)
+    assert look([20, 21]) == [22, 23, 24]
+    look.feedback(3, 3)
+    assert len(look([40, 41])) == 10
 
 
 class CacheLM:
@@ -104,7 +131,8 @@ def test_speculative_decode_gives_the_plain_tokens(tok, grammar, margin):
         plain = decode_constrained(plain_lm.extend, grammar, plain_lm.row(), state=state0)
         spec_lm = CacheLM(target, tok.vocab_size, margin, seed)
         look = PromptLookup(prompt)
-        ahead = Lookahead(lambda t, look=look: look([*opening, *t]), spec_lm.rollback)
+        ahead = Lookahead(lambda t, look=look: look([*opening, *t]), spec_lm.rollback,
+                          look.feedback)
         spec = decode_constrained(spec_lm.extend, grammar, spec_lm.row(), state=state0,
                                   lookahead=ahead)
         assert spec.tokens == plain.tokens and spec.complete == plain.complete

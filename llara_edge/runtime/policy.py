@@ -166,7 +166,8 @@ class Policy:
             return None
         look = PromptLookup(tail, PromptLookupConfig(max_draft=self.config.draft_tokens))
         opening = self._opening  # the answer's n-grams start inside the prefilled opening
-        return Lookahead(lambda answer: look([*opening, *answer]), self.backend.rollback)
+        return Lookahead(lambda answer: look([*opening, *answer]), self.backend.rollback,
+                         look.feedback)
 
     def _decode(self, logits: np.ndarray, tail: list[int]):
         budget = self.config.max_new_tokens
