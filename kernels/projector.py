@@ -21,12 +21,22 @@ the reference: |project - ref| <= 1e-4 * max|ref| + 1e-5 (K = 1024 / 4096 accumu
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from llara_edge.errors import ConfigError
+
+# numba's threading layer: its own pthread pool ("workqueue"), unless the user chose one with
+# NUMBA_THREADING_LAYER; it must be set before the first parallel build runs. numba's default
+# pick on this box is "omp" (GNU OpenMP). With that layer started in a process (the onnx+fused
+# engine calls numba.set_num_threads), a torch policy step loaded after it took 630-680 ms
+# instead of 33 ms at 2 threads; with workqueue 49-53 ms (docs/runtime.md, "Threads").
+# Workqueue does not nest: the projector is called from one thread at a time.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
 

@@ -99,6 +99,26 @@ def test_reused_workspace_allocates_nothing_large():
     assert peak < 100 * 1024, peak
 
 
+@pytest.mark.parametrize("chosen", [None, "omp"])
+def test_numba_threading_layer_is_workqueue_unless_the_user_chose(chosen):
+    """numba's OpenMP layer made torch 20x slower in the same process (kernels/projector.py)."""
+    code = textwrap.dedent("""
+        import numba, numpy as np
+        from llara_edge.kernels import projector
+        numba.set_num_threads(1)  # starts the threading layer, as the onnx+fused engine does
+        h = np.ones((64, 64), np.float32)
+        projector._bias_gelu_(h, np.zeros(64, np.float32))
+        print(numba.threading_layer())
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    if chosen:
+        env["NUMBA_THREADING_LAYER"] = chosen
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == (chosen or "workqueue")
+
+
 def test_bad_shapes_are_config_errors():
     rng = np.random.default_rng(4)
     w = _weights(rng, 8, 16, 12)
