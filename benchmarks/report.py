@@ -176,11 +176,12 @@ METHOD = [
     "runtime: its idle workers busy-waited after each run and took the cores llama.cpp's "
     "threads needed next (2 cores, 2 threads: 35 -> 18 ms per candidate step). llama.cpp's "
     "own OpenMP workers still spin between decodes, which is faster here than passive waits "
-    "but is hurt by any other process that takes a core. With two threads and every runner "
-    "in one process, the torch engines (`torch`, `hf-generate`) ran 3-5x slower than alone "
-    "(HF generate 358 ms vs 86-112 ms), which would flatter the candidate; so the figures "
-    "above use one thread per engine, where no runner disturbs another. Each runner's step "
-    "is preceded by an idle pause (settle_s) so spin-waiting pools expire.",
+    "but is hurt by any other process that takes a core. numba runs on its workqueue "
+    "threading layer: with its default OpenMP layer, started by the `onnx+fused` engine, the "
+    "torch engines (`torch`, `hf-generate`) loaded after it ran 10-20x slower at two threads "
+    "(a torch policy step 33 -> 630-680 ms), which flattered the candidate; runs before that "
+    "fix were published at one thread. Each runner's step is preceded by an idle pause "
+    "(settle_s) so spin-waiting pools expire.",
     "- Free-greedy twin: the candidate's engines and weights decoding free greedy to </s> "
     "(`+free`), so identical actions and the pass ratio measure the decoder alone; answers "
     "the twin cannot parse are left out of the comparison and counted.",
