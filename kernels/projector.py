@@ -33,7 +33,7 @@ from llara_edge.errors import ConfigError
 # NUMBA_THREADING_LAYER; it must be set before the first parallel build runs. numba's default
 # pick on this box is "omp" (GNU OpenMP). With that layer started in a process (the onnx+fused
 # engine calls numba.set_num_threads), a torch policy step loaded after it took 630-680 ms
-# instead of 33 ms at 2 threads; with workqueue 49-53 ms (docs/runtime.md, "Threads").
+# instead of 33 ms at 2 threads; with workqueue 33-53 ms (docs/runtime.md, "Threads").
 # Workqueue does not nest: the projector is called from one thread at a time.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
