@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llara_edge.benchmarks.runners import STAGE_ORDER, StepRecord, same_action
+from llara_edge.benchmarks.runners import StepRecord, in_stage_order, same_action
 from llara_edge.benchmarks.specs import BenchContext, free_twin, make_runner, parse_spec
 from llara_edge.benchmarks.stats import stage_summaries, summarize
 from llara_edge.errors import ConfigError
@@ -107,14 +107,13 @@ class LatencyConfig:
 def _runner_summary(records: list[StepRecord]) -> dict:
     """Statistics of one runner's measured steps (seconds; see the module docstring)."""
     stages = stage_summaries([r.stages for r in records])
-    order = {s: i for i, s in enumerate(STAGE_ORDER)}
     step = summarize([r.total_s for r in records])
     decode = [r.stages.get("decode", 0.0) for r in records]
     ttft = [r.ttft_s for r in records if r.ttft_s is not None]
     tokens = [r.n_tokens for r in records]
     passes = [r.forward_passes for r in records]
     rates = [n / d for n, d in zip(tokens, decode, strict=True) if d > 0]
-    ordered = sorted(stages, key=lambda s: order.get(s, 99))
+    ordered = list(in_stage_order(stages))
     median_step = sorted(records, key=lambda r: r.total_s)[len(records) // 2]
     return {
         "stages": {k: stages[k].to_dict() for k in ordered},

@@ -18,15 +18,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from llara_edge.benchmarks.runners import in_stage_order
+
 DPI = 90
-
-
-def _ordered(stages: dict) -> dict:
-    """Stages in control-step order (runners.STAGE_ORDER), unknown ones last."""
-    from llara_edge.benchmarks.runners import STAGE_ORDER
-
-    order = {s: i for i, s in enumerate(STAGE_ORDER)}
-    return dict(sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order))))
 _LOOP_SKIP = {"step", "policy"}  # totals, not stages of the waterfall
 
 
@@ -51,11 +45,11 @@ def _save(fig, path: Path) -> Path:
 def waterfall(latency: dict, path: Path) -> Path:
     loop = latency.get("control_loop", {})
     if "median_step_stages" in loop:
-        stages = _ordered({k: v for k, v in loop["median_step_stages"].items()
-                           if k not in _LOOP_SKIP})
+        stages = in_stage_order({k: v for k, v in loop["median_step_stages"].items()
+                                 if k not in _LOOP_SKIP})
         title = "one control step (median decision of the closed loop, simulator)"
     else:
-        stages = _ordered(latency["runners"][latency["candidate"]]["median_step_stages"])
+        stages = in_stage_order(latency["runners"][latency["candidate"]]["median_step_stages"])
         title = f"one policy step of {latency['candidate']} (median step)"
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(stages) + 1.2))
@@ -73,7 +67,8 @@ def waterfall(latency: dict, path: Path) -> Path:
 
 def stage_distributions(latency: dict, path: Path) -> Path:
     cand = latency["runners"][latency["candidate"]]
-    samples = {k: [v * 1e3 for v in vals] for k, vals in _ordered(cand["stage_samples"]).items()
+    samples = {k: [v * 1e3 for v in vals]
+               for k, vals in in_stage_order(cand["stage_samples"]).items()
                if vals and max(vals) > 0}
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3))

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 
 from llara_edge.benchmarks import roofline
-from llara_edge.benchmarks.runners import STAGE_ORDER
+from llara_edge.benchmarks.runners import in_stage_order
 
 
 def _f(value, fmt: str = "{:.1f}", scale: float = 1.0) -> str:
@@ -69,10 +69,9 @@ def comparison_table(results: dict) -> str:
 
 
 def stages_table(stages: dict, title: str = "stage") -> str:
-    order = {s: i for i, s in enumerate(STAGE_ORDER)}
     rows = [[s, v["n"], _f(v["p50"], "{:.2f}", 1e3), _f(v["p95"], "{:.2f}", 1e3),
              _f(v["p99"], "{:.2f}", 1e3), _f(v["max"], "{:.2f}", 1e3)]
-            for s, v in sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order)))]
+            for s, v in in_stage_order(stages).items()]
     return md_table([title, "n", "p50", "p95", "p99", "max"], rows)
 
 

@@ -35,6 +35,12 @@ STAGE_ORDER = ("capture", "state", "prompt", "preprocess", "vision", "projector"
                "plan", "drive", "settle", "step")
 
 
+def in_stage_order(stages: dict) -> dict:
+    """`stages` re-keyed in control-step order (STAGE_ORDER), unknown stages last."""
+    order = {s: i for i, s in enumerate(STAGE_ORDER)}
+    return dict(sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
 @dataclass
 class StepRecord:
     text: str
