@@ -63,8 +63,8 @@ class BenchContext:
 def parse_spec(text: str) -> RunnerSpec:
     match = _SPEC_RE.match(text.strip())
     if not match or match["kind"] not in RUNNER_KINDS:
-        raise ConfigError(f"bad runner spec {text!r}: KIND[:VARIANT[:VISION]][+delay=S] with "
-                          f"KIND in {sorted(RUNNER_KINDS)}")
+        raise ConfigError(f"bad runner spec {text!r}: KIND[:VARIANT[:VISION]][+kv=TYPE][+free]"
+                          f"[+draft=N][+delay=S] with KIND in {sorted(RUNNER_KINDS)}")
     variant = None if match["variant"] in (None, "-") else match["variant"]
     draft = None if match["draft"] is None else int(match["draft"])
     spec = RunnerSpec(match["kind"], variant, match["vision"], float(match["delay"] or 0.0),
@@ -83,10 +83,8 @@ def free_twin(text: str) -> str | None:
     spec = parse_spec(text)
     if spec.kind not in POLICY_LLMS or spec.free:
         return None
-    head = spec.kind
-    if spec.variant or spec.vision:
-        head += f":{spec.variant or '-'}" + (f":{spec.vision}" if spec.vision else "")
-    return head + (f"+kv={spec.cache_type_k}" if spec.cache_type_k else "") + "+free"
+    engines = re.split(r"\+(?:draft|delay)=", spec.text, maxsplit=1)[0]  # KIND...[+kv=TYPE]
+    return engines + "+free"
 
 
 def _policy(spec: RunnerSpec, ctx: BenchContext):
