@@ -33,8 +33,9 @@ import numpy as np
 from llara_edge.backends.base import Backend, Part, check_frame, register_backend
 from llara_edge.errors import ArtifactError, ConfigError
 
-# K-cache type name -> ggml.h's enum ggml_type value (llama_cpp exports no GGML_TYPE_BF16)
-CACHE_TYPES = {"f32": 0, "f16": 1, "q8_0": 8, "bf16": 30}
+# K-cache type name -> ggml.h's enum ggml_type value (llama_cpp exports no GGML_TYPE_BF16);
+# RuntimeConfig.cache_type_k takes its names from here
+CACHE_TYPES = {"f16": 1, "q8_0": 8, "bf16": 30, "f32": 0}
 
 
 def _quiet():

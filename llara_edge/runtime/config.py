@@ -39,10 +39,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from llara_edge.backends.gguf import CACHE_TYPES
 from llara_edge.errors import ConfigError
 
 PROVIDERS = ("tensorrt", "cuda", "cpu")
-CACHE_TYPES_K = ("f16", "q8_0", "bf16", "f32")
+CACHE_TYPES_K = tuple(CACHE_TYPES)  # ("f16", "q8_0", "bf16", "f32")
 _CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llara-edge"
 
 
