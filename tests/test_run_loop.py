@@ -296,3 +296,52 @@ def test_cli_device_overrides():
     assert default == RobotConfig.default()
     with pytest.raises(ConfigError):
         robot_config(parser.parse_args(["--arm", "feetech"]))
+
+
+def _run_args(*argv: str):
+    import argparse
+
+    from llara_edge.cli import run as run_cli
+
+    parser = argparse.ArgumentParser()
+    run_cli.add_arguments(parser)
+    return run_cli.runtime_config(parser.parse_args(list(argv)))
+
+
+def test_cli_run_runtime_arguments_reach_the_runtime_config():
+    from llara_edge.runtime.config import RuntimeConfig
+
+    assert _run_args() == RuntimeConfig(n_joints=5)  # the defaults are RuntimeConfig's own
+    cfg = _run_args("--llm", "onnx", "--vision", "onnx+fused", "--variant", "f16",
+                    "--threads", "1", "--gpu-layers", "99", "--providers", "tensorrt, cuda",
+                    "--cache-type-k", "q8_0", "--draft-tokens", "0", "--n-ctx", "1024",
+                    "--max-new-tokens", "64")
+    assert (cfg.llm, cfg.vision, cfg.variant, cfg.threads, cfg.gpu_layers) == (
+        "onnx", "onnx+fused", "f16", 1, 99)
+    assert cfg.providers == ("tensorrt", "cuda") and cfg.cache_type_k == "q8_0"
+    assert (cfg.draft_tokens, cfg.n_ctx, cfg.max_new_tokens) == (0, 1024, 64)
+    for bad in (("--providers", "rocm"), ("--threads", "-1"), ("--providers", " , ")):
+        with pytest.raises(ConfigError):
+            _run_args(*bad)
+
+
+def test_cli_run_bad_runtime_argument_is_a_clear_error(tmp_path, capsys):
+    rc = main(["run", "--providers", "rocm,cpu", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "providers" in err and not (tmp_path / "telemetry.json").exists()
+
+
+def test_load_policy_passes_the_runtime_config(tmp_path_factory):
+    from runtime_artifact import shared_artifact
+
+    from llara_edge.runtime.config import RuntimeConfig
+
+    cfg = RuntimeConfig(variant="f16", threads=1, cache_type_k="q8_0", draft_tokens=0,
+                        max_new_tokens=48, grammar_cache_dir=None)
+    logs = []
+    policy = load_policy(shared_artifact(tmp_path_factory), CHECKPOINT, logs.append, cfg)
+    try:
+        assert policy.policy.config == cfg and policy.name == "runtime:gguf-f16+onnx"
+        assert "K cache q8_0" in logs[0] and "drafts 0" in logs[0]
+    finally:
+        policy.policy.close()

@@ -42,8 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "simulator's scripted expert answering in text (no model)")
     parser.add_argument("--artifact", type=Path, default=DEFAULT_ARTIFACT)
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    parser.add_argument("--variant", default="q4_k_m", help="GGUF variant of the artifact")
-    parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--max-steps", type=int, default=8,
                         help="decisions per episode on a real robot")
     parser.add_argument("--inbc", action="store_true", help="simulator: no oracle boxes")
@@ -51,6 +49,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="after a stop: hold, then switch the motors off")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="GIF and telemetry")
     parser.add_argument("--no-gif", action="store_true")
+    add_runtime_arguments(parser)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """The runtime's engines (RuntimeConfig fields; defaults are RuntimeConfig's own)."""
+    from llara_edge.runtime.config import CACHE_TYPES_K, PROVIDERS, RuntimeConfig
+
+    d = RuntimeConfig()
+    g = parser.add_argument_group("runtime", "engines of the exported artifact (docs/"
+                                  "runtime.md); the torch fallback keeps --max-new-tokens only")
+    g.add_argument("--llm", default=d.llm, help="LLM backend: gguf, onnx, trt, torch")
+    g.add_argument("--vision", default=d.vision,
+                   help="vision engine: onnx, onnx+fused, torch, native")
+    g.add_argument("--variant", default=d.variant, help="GGUF variant of the artifact")
+    g.add_argument("--threads", type=int, default=d.threads, help="CPU threads (0: all)")
+    g.add_argument("--gpu-layers", type=int, default=d.gpu_layers,
+                   help="llama.cpp layers offloaded to a GPU (a CUDA build of llama.cpp)")
+    g.add_argument("--providers", default=",".join(d.providers),
+                   help=f"ONNX Runtime providers in preference order, from {PROVIDERS}")
+    g.add_argument("--cache-type-k", default=d.cache_type_k, choices=CACHE_TYPES_K,
+                   help="llama.cpp K-cache type")
+    g.add_argument("--draft-tokens", type=int, default=d.draft_tokens,
+                   help="prompt-lookup draft length (0: off)")
+    g.add_argument("--n-ctx", type=int, default=d.n_ctx, help="KV-cache positions")
+    g.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
+
+
+def runtime_config(args: argparse.Namespace):
+    """RuntimeConfig from the runtime arguments (validated there: ConfigError)."""
+    from llara_edge.robot.policy_io import N_LLARVA_JOINTS
+    from llara_edge.runtime.config import RuntimeConfig
+
+    providers = tuple(p.strip() for p in args.providers.split(",") if p.strip())
+    return RuntimeConfig(llm=args.llm, vision=args.vision, variant=args.variant,
+                         threads=args.threads, gpu_layers=args.gpu_layers,
+                         providers=providers, cache_type_k=args.cache_type_k,
+                         draft_tokens=args.draft_tokens, n_ctx=args.n_ctx,
+                         max_new_tokens=args.max_new_tokens, n_joints=N_LLARVA_JOINTS)
 
 
 def robot_config(args: argparse.Namespace):
@@ -157,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cfg = robot_config(args)
     policy = None if args.policy == "oracle" else load_policy(
-        args.artifact, args.checkpoint, log, args.variant, args.max_new_tokens)
+        args.artifact, args.checkpoint, log, runtime_config(args))
     name = getattr(policy, "name", "oracle")
     tel = Telemetry()
     log(f"robot {cfg.name}: bus {cfg.bus.kind}:{cfg.bus.port}, camera {cfg.camera.kind} "

@@ -100,27 +100,36 @@ class TorchTextPolicy:
 
 
 def load_policy(artifact_dir: Path | None, checkpoint: Path, log: Callable[[str], None],
-                variant: str = "q4_k_m", max_new_tokens: int = 256) -> TextPolicy:
+                config=None) -> TextPolicy:
     """The runtime policy from `artifact_dir` when it and the runtime exist, else the torch
-    reference on `checkpoint` (the runtime itself never exports)."""
+    reference on `checkpoint` (the runtime itself never exports).
+
+    `config` is the runtime's `RuntimeConfig` (engines, variant, threads, GPU offload, K
+    cache, drafts; None: its defaults, gguf + onnx); the torch fallback keeps only its
+    `max_new_tokens`."""
+    from llara_edge.runtime.config import RuntimeConfig
+
+    config = config or RuntimeConfig(n_joints=N_LLARVA_JOINTS)
     if artifact_dir is not None and (Path(artifact_dir) / "manifest.json").is_file():
         try:
-            from llara_edge.runtime.policy import Policy, RuntimeConfig
+            from llara_edge.runtime.policy import Policy
         except ImportError as exc:
             log(f"policy: artifact {artifact_dir} found but the runtime is unavailable ({exc}); "
                 f"falling back to the torch reference on {checkpoint}")
         else:
-            cfg = RuntimeConfig(llm="gguf", vision="onnx", variant=variant,
-                                max_new_tokens=max_new_tokens, n_joints=N_LLARVA_JOINTS)
-            log(f"policy: runtime artifact {artifact_dir} ({variant}, gguf + onnx)")
-            return RuntimeTextPolicy(Policy.load(artifact_dir, cfg), f"gguf-{variant}+onnx")
+            name = f"{config.llm}-{config.variant}+{config.vision}"
+            log(f"policy: runtime artifact {artifact_dir} ({name}, threads "
+                f"{config.threads or 'auto'}, gpu_layers {config.gpu_layers}, providers "
+                f"{','.join(config.providers)}, K cache {config.cache_type_k}, drafts "
+                f"{config.draft_tokens})")
+            return RuntimeTextPolicy(Policy.load(artifact_dir, config), name)
     else:
         log(f"policy: no artifact at {artifact_dir} (run the setup's export to create it); "
             f"falling back to the torch reference on {checkpoint}")
     from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy
 
     return TorchTextPolicy(TorchPolicy.load(checkpoint, PolicyConfig(
-        max_new_tokens=max_new_tokens)))
+        max_new_tokens=config.max_new_tokens)))
 
 
 # ----------------------------------------------------------------------------- prompts
