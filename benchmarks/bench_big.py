@@ -19,8 +19,9 @@ physics of the simulated arm, so they measure simulation speed, not a servo bus.
 Decode rate: llama.cpp directly (llama_decode on one token at a time after a 64-token
 prompt, median per-token wall time) on each GGUF variant; the bytes a pass reads are the
 GGUF's tensors except the token embedding (bench_models.gguf_weight_bytes), so achieved
-bandwidth = bytes x tokens/s and its fraction of the NumPy stream-copy bandwidth of this
-machine (benchmarks/membw.py).
+bandwidth = bytes x tokens/s and its fraction of this machine's NumPy read-stream bandwidth
+(benchmarks/membw.py: decoding reads weights and writes almost nothing; measured in the same
+run, so about 1.0 means memory-bound, within the noise of a shared machine).
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ def run_big(cfg, machine_gbps: float, say) -> dict:
     """The ~1B model's decode bandwidth and steps (module docstring)."""
     from llara_edge.benchmarks.bench_models import gguf_weight_bytes, llava_1b_artifact
     from llara_edge.benchmarks.bench_models import llava_1b_config as shape
+    from llara_edge.benchmarks.membw import decode_bandwidth_fraction
     from llara_edge.export import manifest as mf
 
     artifact = llava_1b_artifact(cfg.checkpoint, cfg.cache_dir, say)
@@ -153,11 +155,12 @@ def run_big(cfg, machine_gbps: float, say) -> dict:
         path = artifact / entry["file"]
         rate = decode_rate(path, cfg.n_threads)
         nbytes = gguf_weight_bytes(path)
-        achieved = nbytes * rate["tokens_per_s"] / 1e9
-        variants[variant] = {**rate, "weight_bytes": nbytes, "achieved_gbps": achieved,
-                             "fraction_of_machine": achieved / machine_gbps}
+        variants[variant] = {
+            **rate, "weight_bytes": nbytes, "achieved_gbps": nbytes * rate["tokens_per_s"] / 1e9,
+            "fraction_of_machine": decode_bandwidth_fraction(nbytes, rate["tokens_per_s"],
+                                                             machine_gbps)}
     s = shape()
-    out = {"artifact": str(artifact), "machine_copy_gbps": machine_gbps, "decode": variants,
+    out = {"artifact": str(artifact), "machine_read_gbps": machine_gbps, "decode": variants,
            "shape": {"llm_hidden": s.hidden, "llm_layers": s.layers, "llm_vocab": s.vocab_size,
                      "vision": f"CLIP ViT {s.vision_layers}x{s.vision_hidden} @ {s.image_size}"}}
     spec = steps_spec(cfg.candidate, manifest["llm"])

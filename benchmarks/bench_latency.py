@@ -267,8 +267,8 @@ def run_latency(cfg: LatencyConfig, say: Say = lambda m: None) -> dict:
     loop = bench_big.control_loop(artifact, cfg.candidate, cfg.loop_episodes, cfg.n_threads,
                                   say)
     bw = membw.measure_bandwidth(membw.BandwidthConfig(mib=cfg.membw_mib,
-                                                       repeats=2 if cfg.quick else 5))
-    big = bench_big.run_big(cfg, bw["copy_gbps"], say) if cfg.big_model else \
+                                                       repeats=2 if cfg.quick else 10))
+    big = bench_big.run_big(cfg, bw["read_gbps"], say) if cfg.big_model else \
         {"skipped": "quick run" if cfg.quick else "disabled"}
     cand = summary[cfg.candidate]
     workload = roofline.Workload(passes_constrained=max(1.0, roofline.Workload.passes_free *

@@ -121,6 +121,8 @@ def test_off_jetson_power_is_skipped_with_reason(monkeypatch):
 def test_memory_bandwidth_is_measured():
     res = membw.measure_bandwidth(membw.BandwidthConfig(mib=16, repeats=2, threads=(1, 2)))
     assert set(res["by_threads"]) == {"1", "2"} and res["copy_gbps"] > 0.1
+    assert set(res["read_by_threads"]) == {"1", "2"} and res["read_gbps"] > 0.1
+    assert res["read_gbps"] == max(res["read_by_threads"].values())
     assert membw.decode_bandwidth_fraction(2e9, 5.0, 20.0) == pytest.approx(0.5)
     with pytest.raises(ConfigError):
         membw.BandwidthConfig(mib=1)
