@@ -151,6 +151,14 @@ class StockGbnfRunner:
         return self._grammars[names]
 
     def step(self, rgb: np.ndarray, user_text: str) -> StepRecord:
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        # the handler's mtmd calls print ~10 lines per step from C even with verbose=False;
+        # silenced outside the timed span (writing to /dev/null costs the baseline nothing)
+        with suppress_stdout_stderr(disable=False):
+            return self._step(rgb, user_text)
+
+    def _step(self, rgb: np.ndarray, user_text: str) -> StepRecord:
         from llara_edge.export.gguf_runner import _data_url
 
         grammar = self._grammar(prompt_names(user_text))
