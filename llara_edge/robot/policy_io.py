@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from llara_edge.formats import (
     parse_llara_first_step,
     parse_llarva_answer,
 )
+
+if TYPE_CHECKING:
+    from llara_edge.runtime.config import RuntimeConfig
 
 N_LLARVA_JOINTS = 5  # the SO-101's arm joints (the simulator's LLARVA data uses 5)
 
@@ -100,7 +103,7 @@ class TorchTextPolicy:
 
 
 def load_policy(artifact_dir: Path | None, checkpoint: Path, log: Callable[[str], None],
-                config=None) -> TextPolicy:
+                config: RuntimeConfig | None = None) -> TextPolicy:
     """The runtime policy from `artifact_dir` when it and the runtime exist, else the torch
     reference on `checkpoint` (the runtime itself never exports).
 
