@@ -32,10 +32,7 @@ import numpy as np
 
 from llara_edge.backends.base import Backend, Part, check_frame, register_backend
 from llara_edge.errors import ArtifactError, ConfigError
-
-# K-cache type name -> ggml.h's enum ggml_type value (llama_cpp exports no GGML_TYPE_BF16);
-# RuntimeConfig.cache_type_k takes its names from here
-CACHE_TYPES = {"f16": 1, "q8_0": 8, "bf16": 30, "f32": 0}
+from llara_edge.runtime.config import GGML_TYPES_K
 
 
 def _quiet():
@@ -54,8 +51,8 @@ class GgufBackend(Backend):
                  cache_type_k: str = "f16"):
         import llama_cpp as lc
 
-        if cache_type_k not in CACHE_TYPES:
-            raise ConfigError(f"cache_type_k must be one of {sorted(CACHE_TYPES)}, "
+        if cache_type_k not in GGML_TYPES_K:
+            raise ConfigError(f"cache_type_k must be one of {sorted(GGML_TYPES_K)}, "
                               f"got {cache_type_k!r}")
 
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
@@ -74,7 +71,7 @@ class GgufBackend(Backend):
             cparams.n_ubatch = min(n_ctx, 512)
             cparams.n_threads = cparams.n_threads_batch = threads
             cparams.no_perf = True
-            cparams.type_k = CACHE_TYPES[cache_type_k]
+            cparams.type_k = GGML_TYPES_K[cache_type_k]
             if gpu_layers == 0:  # CPU: see the module note on flash attention
                 cparams.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
             self.ctx = lc.llama_init_from_model(self.model, cparams)

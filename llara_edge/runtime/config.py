@@ -39,11 +39,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from llara_edge.backends.gguf import CACHE_TYPES
 from llara_edge.errors import ConfigError
 
 PROVIDERS = ("tensorrt", "cuda", "cpu")
-CACHE_TYPES_K = tuple(CACHE_TYPES)  # ("f16", "q8_0", "bf16", "f32")
+# K-cache type name (llama.cpp's --cache-type-k) -> ggml.h's enum ggml_type value (llama_cpp
+# exports no GGML_TYPE_BF16); the gguf backend sets llama_context_params.type_k from it.
+# Here, not in backends/gguf.py, so that reading a config imports no backend (and no NumPy).
+GGML_TYPES_K = {"f16": 1, "q8_0": 8, "bf16": 30, "f32": 0}
+CACHE_TYPES_K = tuple(GGML_TYPES_K)  # ("f16", "q8_0", "bf16", "f32")
 _CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llara-edge"
 
 
