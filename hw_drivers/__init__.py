@@ -9,3 +9,8 @@ Serial servo buses (written from the wire protocols over pyserial):
 
 Typical use: `make_bus(BusConfig(kind="feetech", port="/dev/ttyACM0")).open()`.
 """
+
+if __name__ != "llara_edge.hw_drivers":  # bare import: llara_edge/toplevel.py
+    from llara_edge.toplevel import defer
+
+    defer(__name__, __file__)

@@ -14,7 +14,12 @@ compiles nothing until a kernel is called; GPU SDKs are imported only by their m
 
 from __future__ import annotations
 
-from llara_edge.lazy import lazy_exports
+if __name__ != "llara_edge.kernels":  # bare import: llara_edge/toplevel.py
+    from llara_edge.toplevel import defer
+
+    defer(__name__, __file__)
+
+from llara_edge.lazy import lazy_exports  # noqa: E402
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
