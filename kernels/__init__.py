@@ -19,7 +19,7 @@ if __name__ != "llara_edge.kernels":  # bare import: llara_edge/toplevel.py
 
     defer(__name__, __file__)
 
-from llara_edge.lazy import lazy_exports  # noqa: E402
+from llara_edge.lazy import lazy_exports
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
