@@ -125,6 +125,10 @@ class StockGbnfRunner:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Llava15ChatHandler
 
+        from llara_edge.llama_lib import load_llama_cpp
+
+        load_llama_cpp()
+
         class VicunaLlava15(Llava15ChatHandler):
             DEFAULT_SYSTEM_MESSAGE = VICUNA_V1.system
             CHAT_FORMAT = vicuna_chat_format()

@@ -89,7 +89,9 @@ def control_loop(artifact: Path, candidate: str, episodes: int, threads: int, sa
 def decode_rate(gguf: Path, threads: int, n_prompt: int = 64, n_decode: int = 64,
                 vocab_low: int = 3, vocab_high: int = 1000) -> dict:
     """Per-token llama.cpp decode time of a GGUF (module docstring)."""
-    import llama_cpp
+    from llara_edge.llama_lib import load_llama_cpp
+
+    llama_cpp = load_llama_cpp()
 
     rng = np.random.default_rng(0)
     ids = rng.integers(vocab_low, vocab_high, n_prompt + n_decode).tolist()

@@ -82,7 +82,9 @@ def tiny_artifact(checkpoint: Path, cache_dir: Path = CACHE_DIR,
 
 
 def _quantize(src: Path, dst: Path, qtype: str) -> dict[str, int]:
-    import llama_cpp
+    from llara_edge.llama_lib import load_llama_cpp
+
+    llama_cpp = load_llama_cpp()
 
     from llara_edge.export.quantize import QUANT_TYPES, tensor_types
 

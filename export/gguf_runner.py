@@ -52,8 +52,11 @@ class GgufRunner:
 
     def __init__(self, llm_path: str | Path, mmproj_path: str | Path, n_ctx: int = 2048,
                  threads: int = 1):
-        import llama_cpp
         from llama_cpp import mtmd_cpp
+
+        from llara_edge.llama_lib import load_llama_cpp
+
+        llama_cpp = load_llama_cpp()
 
         self._lc, self._mtmd = llama_cpp, mtmd_cpp
         with _quiet():
@@ -200,6 +203,9 @@ def stock_chat_answer(llm_path: str | Path, mmproj_path: str | Path, rgb: np.nda
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Llava15ChatHandler
 
+    from llara_edge.llama_lib import load_llama_cpp
+
+    load_llama_cpp()
     text = IMAGE_TAG_RE.sub("", user_text).lstrip("\n")
     with _quiet():
         handler = Llava15ChatHandler(clip_model_path=str(mmproj_path), verbose=False)

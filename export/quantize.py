@@ -51,10 +51,9 @@ def quantize_gguf(src: str | Path, dst: str | Path, qtype: str, threads: int = 0
     """Run llama_model_quantize(src -> dst, qtype); ArtifactError when llama.cpp fails."""
     if qtype not in QUANT_TYPES:
         raise ConfigError(f"unknown quantisation {qtype!r}; known: {sorted(QUANT_TYPES)}")
-    try:
-        import llama_cpp
-    except ImportError as err:
-        raise ArtifactError(f"quantisation needs llama-cpp-python: {err}") from err
+    from llara_edge.llama_lib import load_llama_cpp
+
+    llama_cpp = load_llama_cpp()  # ArtifactError where llama-cpp-python is unusable
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise ArtifactError(f"GGUF to quantise not found: {src}")

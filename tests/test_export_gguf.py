@@ -52,6 +52,9 @@ def files(policy, tmp_path_factory) -> dict[str, Path]:
 def _text_logits(path: Path, ids: list[int]) -> np.ndarray:
     from llama_cpp import Llama
 
+    from llara_edge.llama_lib import load_llama_cpp
+
+    load_llama_cpp()
     llm = Llama(str(path), n_ctx=256, logits_all=True, verbose=False, n_threads=1)
     try:
         assert llm.tokenize(TEXT.encode(), add_bos=True) == ids  # tokenizer inside the GGUF

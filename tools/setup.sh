@@ -1,32 +1,49 @@
 #!/usr/bin/env bash
 # Set up llara-edge on a fresh Linux machine: system libraries, a virtual environment in .venv,
-# and the package (editable) with its dependencies. Idempotent: re-running is cheap.
+# locked dependencies, a portable llama.cpp, and the package (editable). Idempotent.
 #
-#   bash tools/setup.sh          runtime + export toolchain (CPU torch, transformers, gguf, onnx),
-#                                then exports the bundled tiny policy to artifacts/tiny-llara
-#   bash tools/setup.sh --dev    + test tools (the tests build their own artifacts: no export)
+#   bash tools/setup.sh                runtime + export toolchain, then exports the bundled tiny
+#                                      policy to artifacts/tiny-llara (the main job loads it)
+#   bash tools/setup.sh --dev          the same dependencies + test tools, no export (the tests
+#                                      build their own artifacts)
+#   bash tools/setup.sh --latest       resolve fresh versions instead of the lock, then rewrite
+#                                      the lock from what got installed (a deliberate upgrade:
+#                                      run the tests, then commit requirements/)
+#   bash tools/setup.sh --rebuild-llama   rebuild the llama-cpp-python wheel even if cached
 #
-# The on-robot runtime itself never imports torch; the export toolchain is installed here
-# because the embedded default (`llara-edge` = `llara-edge run` on the simulator) loads an
-# exported artifact, and export happens at setup, never inside the runtime.
-#
-# Needs python3 (>= 3.10) with venv, a C/C++ compiler and cmake (llama-cpp-python builds from
-# source where no wheel fits). System packages are installed with apt-get when missing and
-# when we are root (or have sudo): libusb-1.0 for pyrealsense2, EGL/Mesa for offscreen MuJoCo.
+# Dependencies come from requirements/lock-linux-<machine>-py<X.Y>.txt (exact versions the tests
+# passed with), installed with --no-deps so nothing else is resolved. torch is pinned apart
+# (TORCH_VERSION; set TORCH_INDEX, e.g. https://download.pytorch.org/whl/cpu, to take the CPU
+# build from PyTorch's index instead of PyPI's default build). llama-cpp-python is built from its
+# sdist by tools/build_llama.py with portable flags (no -march=native, runtime CPU dispatch,
+# CUDA where nvcc and a GPU exist) and cached in ${XDG_CACHE_HOME:-~/.cache}/llara-edge/wheels,
+# keyed by version + flags, not in pip's cache. On a Jetson (L4T), tools/setup_l4t.sh does the
+# robot's set-up instead. Needs python3 (>= 3.10) with venv, a C/C++ compiler and cmake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEV=0
+DEV=0 LATEST=0 REBUILD=()
 for arg in "$@"; do
   case "$arg" in
     --dev) DEV=1 ;;
-    *) echo "usage: bash tools/setup.sh [--dev]" >&2; exit 2 ;;
+    --latest) LATEST=1 ;;
+    --rebuild-llama) REBUILD=(--rebuild) ;;
+    *) echo "usage: bash tools/setup.sh [--dev] [--latest] [--rebuild-llama]" >&2; exit 2 ;;
   esac
 done
+
+TEGRA_RELEASE=${LLARA_EDGE_TEGRA_RELEASE:-/etc/nv_tegra_release}
+if [ -f "$TEGRA_RELEASE" ] && [ -f tools/setup_l4t.sh ]; then
+  exec bash tools/setup_l4t.sh "$@"
+fi
 
 PY=${PYTHON:-python3}
 VENV=.venv
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+MACHINE=$(uname -m)
+PYVER=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+LOCK=requirements/lock-linux-${MACHINE}-py${PYVER/./}.txt
+LLAMA_VERSION=$(sed -n 's/^llama-cpp-python==//p' requirements/llama.txt)
 
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 
@@ -34,8 +51,11 @@ install_system_packages() {
   local missing=()
   have_lib 'libusb-1.0.so.0' || missing+=(libusb-1.0-0)
   have_lib 'libEGL.so.1' || missing+=(libegl1)
-  [ -e /usr/lib/x86_64-linux-gnu/dri ] || [ -e /usr/lib/aarch64-linux-gnu/dri ] \
-    || missing+=(libgl1-mesa-dri)
+  [ -e "/usr/lib/${MACHINE}-linux-gnu/dri" ] || missing+=(libgl1-mesa-dri)
+  if [ "$DEV" -eq 1 ]; then  # the deploy tests start a real sshd on loopback
+    command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+    command -v rsync >/dev/null || missing+=(rsync)
+  fi
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
@@ -45,19 +65,65 @@ install_system_packages() {
   fi
   echo "setup: installing system packages: ${missing[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+install_llama() {
+  # Built (or taken from the project's cache) before anything that depends on it, so pip never
+  # compiles its own -march=native build to satisfy a requirement.
+  local wheel
+  wheel=$("$VENV/bin/python" tools/build_llama.py --version "$LLAMA_VERSION" "${REBUILD[@]}")
+  local have
+  have=$(cat "$VENV/share/llara-edge/llama-wheel" 2>/dev/null || true)
+  if [ "$have" != "$wheel" ] || ! "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+    "${PIP[@]}" install --no-deps --force-reinstall "$wheel"
+    mkdir -p "$VENV/share/llara-edge"
+    cp "$(dirname "$wheel")/build.json" "$VENV/share/llara-edge/llama-build.json"
+    echo "$wheel" > "$VENV/share/llara-edge/llama-wheel"
+  fi
+}
+
+install_locked() {
+  if [ ! -f "$LOCK" ]; then
+    echo "setup: no lock file for this platform ($LOCK); run with --latest to resolve" >&2
+    exit 1
+  fi
+  "${PIP[@]}" install --no-deps -r "$LOCK"
+  "${PIP[@]}" install --no-deps --no-build-isolation -e .
+  "${PIP[@]}" check
+}
+
+install_latest() {
+  # Everything to its newest release, but torch and llama-cpp-python held at their pins (an
+  # unpinned llama-cpp-python would be compiled by pip with -march=native).
+  local pins
+  pins=$(mktemp)
+  printf 'torch==%s\nllama-cpp-python==%s\n' "$TORCH_VERSION" "$LLAMA_VERSION" > "$pins"
+  "${PIP[@]}" install -U --upgrade-strategy eager -c "$pins" -e ".[export,bench,dev]"
+  rm -f "$pins"
+  {
+    echo "# Exact versions the tests passed with ($(date -u +%F), Linux ${MACHINE}, Python ${PYVER})."
+    echo "# Refresh: bash tools/setup.sh --latest --dev && .venv/bin/python -m pytest -q, then commit."
+    echo "# Not here: torch (TORCH_VERSION in tools/setup.sh), llama-cpp-python (requirements/"
+    echo "# llama.txt, built by tools/build_llama.py), llara-edge itself."
+    "$VENV/bin/python" -m pip freeze --exclude-editable --all \
+      | grep -v -i -E '^(torch|llama[-_]cpp[-_]python|llara[-_]edge|pip)(==| @)' | LC_ALL=C sort -f
+  } > "$LOCK.part"
+  mv "$LOCK.part" "$LOCK"
+  echo "setup: wrote $LOCK"
 }
 
 install_system_packages
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install -U pip setuptools wheel
-# The CPU build first: left to the resolver, `torch` would pull several GB of CUDA wheels.
-"${PIP[@]}" install "torch==${TORCH_VERSION}"
-if [ "$DEV" -eq 1 ]; then
-  "${PIP[@]}" install -e ".[export,dev]"
-else
-  "${PIP[@]}" install -e ".[export,bench]"
+# torch first, alone: left to the resolver, `torch` would pull several GB of CUDA wheels.
+"${PIP[@]}" install "torch==${TORCH_VERSION}" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
+install_llama
+if [ "$LATEST" -eq 1 ]; then install_latest; else install_locked; fi
+
+if [ "$DEV" -eq 0 ]; then
   # Re-export only when the checkpoint is newer than the artifact's manifest.
   ART=artifacts/tiny-llara
   if [ ! -f "$ART/manifest.json" ] || [ -n "$(find models/tiny-llara -newer "$ART/manifest.json" -type f | head -1)" ]; then
@@ -65,4 +131,4 @@ else
     "$VENV/bin/llara-edge" export models/tiny-llara --out "$ART" --quant q8_0,q4_k_m --overwrite
   fi
 fi
-echo "setup: done ($("$VENV/bin/python" --version), venv at $VENV)"
+echo "setup: done ($("$VENV/bin/python" --version), venv at $VENV, lock $LOCK)"

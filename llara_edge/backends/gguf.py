@@ -49,7 +49,9 @@ class GgufBackend(Backend):
     def __init__(self, model_path: str | Path, n_ctx: int = 2048, threads: int = 1,
                  gpu_layers: int = 0, mmproj_path: str | Path | None = None,
                  cache_type_k: str = "f16"):
-        import llama_cpp as lc
+        from llara_edge.llama_lib import load_llama_cpp
+
+        lc = load_llama_cpp()
 
         if cache_type_k not in GGML_TYPES_K:
             raise ConfigError(f"cache_type_k must be one of {sorted(GGML_TYPES_K)}, "
