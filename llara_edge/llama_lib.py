@@ -192,11 +192,13 @@ def run_self_test() -> dict:
             "tol": SELF_TEST_TOL, "loaded": loaded_backend_files()}
 
 
-def self_test(timeout: float = 120.0) -> dict:
+SELF_TEST_CMD = (sys.executable, "-m", "llara_edge.llama_lib", "--self-test")
+
+
+def self_test(timeout: float = 120.0, cmd: tuple[str, ...] = SELF_TEST_CMD) -> dict:
     """The self-test in a subprocess: {'ok', 'detail', ...}; never raises, never crashes us."""
-    cmd = [sys.executable, "-m", "llara_edge.llama_lib", "--self-test"]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"ok": False, "detail": f"self-test hung for {timeout:.0f} s"}
     if out.returncode < 0:

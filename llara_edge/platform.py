@@ -82,10 +82,69 @@ def _module_probe(name: str, module: str, missing: str,
         return Probe(name, False, f"import failed: {exc}")
 
 
+# CPU features that decide which ggml CPU variant runs (x86: /proc/cpuinfo "flags"; ARM:
+# "Features": asimddp = dotprod, fphp/asimdhp = fp16 arithmetic, i8mm = int8 matmul)
+CPU_FEATURES = ("sse4_2", "avx", "f16c", "fma", "avx2", "bmi2", "avx_vnni", "avx512f",
+                "avx512_vbmi", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+                "asimd", "asimddp", "asimdhp", "fphp", "sve", "sve2", "i8mm", "sme")
+
+
+def cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """The CPU_FEATURES this CPU reports, in CPU_FEATURES order ([] where unreadable)."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return []
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return [f for f in CPU_FEATURES if f in flags]
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def probe_cpu() -> Probe:
+    feats = cpu_features()
+    model = cpu_model()
+    return Probe("cpu", bool(feats), f"{model}: {' '.join(feats) or 'no feature flags read'}")
+
+
+def _describe_llama(module: object, version: str) -> str:
+    from llara_edge.llama_lib import build_info
+
+    info = build_info()
+    flags = " ".join(info["cmake_args"] or ["(no build record: not built by tools/setup.sh)"])
+    return (f"llama-cpp-python {version}, CPU backend {', '.join(info['loaded']) or 'linked'} "
+            f"of {len(info['backend_files'])} backend files, GPU offload: "
+            f"{bool(module.llama_supports_gpu_offload())}; build flags: {flags}; "
+            f"features: {info['system_info']}")
+
+
 def probe_llama_cpp() -> Probe:
-    return _module_probe(
-        "llama.cpp", "llama_cpp", "llama-cpp-python not installed",
-        lambda m, v: f"llama-cpp-python {v}, GPU offload: {bool(m.llama_supports_gpu_offload())}")
+    return _module_probe("llama.cpp", "llama_cpp", "llama-cpp-python not installed",
+                         _describe_llama)
+
+
+def probe_llama_selftest() -> Probe:
+    """q8_0 and q4_K matmuls on ggml's CPU backend, in a subprocess (a SIGILL is a finding)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return Probe("llama.cpp self-test", False, "llama-cpp-python not installed")
+    from llara_edge.llama_lib import self_test
+
+    result = self_test()
+    return Probe("llama.cpp self-test", bool(result.get("ok")),
+                 result.get("detail") or result.get("error", "no result"))
 
 
 def probe_onnxruntime() -> Probe:
@@ -165,9 +224,11 @@ def probe_gpu() -> Probe:
 
 PROBES: dict[str, Callable[[], Probe]] = {
     "platform": probe_platform,
+    "cpu": probe_cpu,
     "jetson": probe_jetson,
     "gpu": probe_gpu,
     "llama.cpp": probe_llama_cpp,
+    "llama.cpp self-test": probe_llama_selftest,
     "onnxruntime": probe_onnxruntime,
     "tensorrt": probe_tensorrt,
     "torch": probe_torch,

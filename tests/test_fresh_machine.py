@@ -1,0 +1,187 @@
+"""A fresh machine gets what the tests passed with: no shadowing, a portable llama.cpp, a lock.
+
+- The repo's top-level folders never shadow installed distributions when Python runs from the
+  repo root (`python -c`, `python -m pytest`): PyPI's `kernels` (transformers' dependency) wins.
+- tools/build_llama.py builds with portable flags and drops ggml's AMX variant; the installed
+  llama.cpp has no AMX tile instructions, keeps its AVX-512 variants, and passes its matmul
+  self-test in a subprocess; a crashing build is reported, not fatal.
+- The installed distributions are exactly the lock's pins.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import build_llama  # noqa: E402
+
+AMX_MNEMONICS = re.compile(r"\b(ldtilecfg|sttilecfg|tilerelease|tilezero|tileloadd|tileloaddt1|"
+                           r"tilestored|tdpbssd|tdpbsud|tdpbusd|tdpbuud|tdpbf16ps|tdpfp16ps)\b")
+
+
+def _run_from_root(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_installed_kernels_distribution_wins_over_the_repo_folder():
+    try:
+        md.distribution("kernels")
+    except md.PackageNotFoundError:
+        pytest.skip("the PyPI `kernels` distribution is not installed (transformers < 5.25)")
+    out = _run_from_root("import sys; assert sys.path[0] == ''\n"
+                         "import kernels; print(kernels.__file__)\n"
+                         "import llara_edge.kernels as k; print(k.__file__)")
+    assert out.returncode == 0, out.stderr
+    theirs, ours = out.stdout.split()
+    assert not Path(theirs).resolve().is_relative_to(ROOT)
+    assert Path(ours).resolve() == ROOT / "kernels" / "__init__.py"
+
+
+def test_transformers_hub_kernels_imports_from_the_repo_root():
+    if importlib.util.find_spec("transformers") is None:
+        pytest.skip("transformers not installed (export extra)")
+    has_hub = _run_from_root("import importlib.util as u; "
+                             "print(u.find_spec('transformers.integrations.hub_kernels') "
+                             "is not None)")
+    if has_hub.stdout.strip() != "True":
+        pytest.skip("this transformers has no integrations.hub_kernels")
+    out = _run_from_root("import transformers.integrations.hub_kernels")
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["export", "hw_drivers", "benchmarks"])
+def test_a_bare_folder_name_without_a_distribution_is_not_found(name):
+    out = _run_from_root(f"import {name}")
+    assert out.returncode != 0
+    assert "ModuleNotFoundError" in out.stderr and f"llara_edge.{name}" in out.stderr
+    ok = _run_from_root(f"import llara_edge.{name}")
+    assert ok.returncode == 0, ok.stderr
+
+
+VARIANTS = """\
+    if (GGML_SYSTEM_ARCH STREQUAL "x86")
+        ggml_add_cpu_backend_variant(x64)
+        ggml_add_cpu_backend_variant(sse42              SSE42)
+        ggml_add_cpu_backend_variant(haswell            SSE42 AVX F16C FMA AVX2 BMI2)
+        ggml_add_cpu_backend_variant(cascadelake        SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VNNI)
+        ggml_add_cpu_backend_variant(icelake            SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI AVX512_VNNI)
+        if (NOT MSVC)
+            ggml_add_cpu_backend_variant(sapphirerapids SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AMX_TILE AMX_INT8)
+        endif()
+"""  # noqa: E501  (ggml's own layout, abridged)
+
+
+def test_variant_patch_drops_amx_and_keeps_avx512(tmp_path):
+    f = tmp_path / "CMakeLists.txt"
+    f.write_text(VARIANTS)
+    dropped = build_llama.patch_variants(f)
+    text = f.read_text()
+    assert set(dropped) == {"sse42", "cascadelake", "sapphirerapids"}
+    assert "AMX" not in text and "sapphirerapids" not in text
+    for kept in ("x64", "haswell", "icelake"):
+        assert f"ggml_add_cpu_backend_variant({kept}" in text
+    assert "endif()" in text
+
+
+def test_variant_patch_refuses_a_list_without_the_amx_variant(tmp_path):
+    f = tmp_path / "CMakeLists.txt"
+    f.write_text("ggml_add_cpu_backend_variant(x64)\n")
+    with pytest.raises(SystemExit, match="sapphirerapids"):
+        build_llama.patch_variants(f)
+    assert f.read_text() == "ggml_add_cpu_backend_variant(x64)\n"
+
+
+def test_build_flags_are_portable_and_key_the_cache():
+    cpu = build_llama.cmake_flags("off", None)
+    assert "-DGGML_NATIVE=OFF" in cpu and "-DGGML_CPU_ALL_VARIANTS=ON" in cpu
+    assert not any("march=native" in f or "GGML_CUDA" in f for f in cpu)
+    cuda = build_llama.cmake_flags("on", "87")
+    assert "-DGGML_CUDA=ON" in cuda and "-DCMAKE_CUDA_ARCHITECTURES=87" in cuda
+    keys = {build_llama.build_key("0.3.36", cpu), build_llama.build_key("0.3.36", cuda),
+            build_llama.build_key("0.3.37", cpu)}
+    assert len(keys) == 3
+
+
+def _llama_lib_dir() -> Path:
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python not installed")
+    from llara_edge.llama_lib import lib_dir
+
+    return lib_dir()
+
+
+def test_installed_cpu_backends_have_no_amx_instructions():
+    if shutil.which("objdump") is None:
+        pytest.skip("objdump (binutils) not installed")
+    variants = sorted(_llama_lib_dir().glob("libggml-cpu-*.so"))
+    if not variants:
+        pytest.skip("llama.cpp built without GGML_BACKEND_DL (not by tools/build_llama.py)")
+    zmm = {}
+    for so in variants:
+        asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(so)],
+                             capture_output=True, text=True, timeout=300, check=True).stdout
+        assert not AMX_MNEMONICS.search(asm), f"{so.name} contains AMX tile instructions"
+        zmm[so.name] = "zmm" in asm
+    if platform.machine() == "x86_64":  # AVX-512 speed kept where the CPU has it
+        assert zmm.get("libggml-cpu-skylakex.so") and not zmm.get("libggml-cpu-haswell.so")
+
+
+def test_llama_self_test_passes_on_this_cpu():
+    _llama_lib_dir()
+    from llara_edge.llama_lib import SELF_TEST_TOL, self_test
+
+    result = self_test()
+    assert result["ok"], result
+    assert set(result["rel_error"]) == {"q8_0", "q4_K"}
+    assert all(0 < e < SELF_TEST_TOL for e in result["rel_error"].values())
+
+
+def test_a_crashing_build_is_reported_not_fatal():
+    from llara_edge.llama_lib import self_test
+
+    kill = (sys.executable, "-c", f"import os; os.kill(os.getpid(), {int(signal.SIGILL)})")
+    result = self_test(cmd=kill)
+    assert result["ok"] is False
+    assert "SIGILL" in result["detail"] and "illegal instruction" in result["detail"]
+    garbage = self_test(cmd=(sys.executable, "-c", "print('not json')"))
+    assert garbage["ok"] is False and "not json" in garbage["detail"]
+
+
+def _lock_file() -> Path:
+    py = f"{sys.version_info[0]}{sys.version_info[1]}"
+    return ROOT / "requirements" / f"lock-linux-{platform.machine()}-py{py}.txt"
+
+
+def test_installed_distributions_match_the_lock():
+    lock = _lock_file()
+    if not lock.exists():
+        pytest.skip(f"no lock for this platform ({lock.name}): tools/setup.sh --latest")
+    pins = {}
+    for line in lock.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    assert pins and "llama-cpp-python" not in pins and "torch" not in pins
+    drift = {}
+    for name, version in pins.items():
+        try:
+            have = md.version(name)
+        except md.PackageNotFoundError:
+            have = None
+        if have != version:
+            drift[name] = (version, have)
+    assert not drift, f"installed != {lock.name} (pinned, installed): {drift}"
+    pinned = (ROOT / "requirements" / "llama.txt").read_text()
+    assert f"llama-cpp-python=={md.version('llama-cpp-python')}" in pinned
