@@ -3,7 +3,7 @@
 Contract:
     python tools/build_llama.py --version 0.3.36 [--cuda auto|on|off] [--cuda-arch 87]
                                 [--print-flags] [--rebuild]
-    -> prints the path of a wheel built from the PyPI sdist with portable flags; the wheel and
+    -> prints the path of a wheel (alone on stdout; pip's output goes to stderr) built from the PyPI sdist with portable flags; the wheel and
        a `build.json` (version, flags, patch, builder CPU) lie in
        $LLARA_EDGE_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/llara-edge)/wheels/<key>/,
        where <key> hashes version + flags + patch, so a change of either rebuilds.
@@ -128,7 +128,7 @@ def patch_variants(cmake_file: Path) -> list[str]:
 def fetch_sdist(python: str, version: str, dest: Path) -> Path:
     subprocess.run([python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                     "-q", "-d", str(dest),
-                    f"llama-cpp-python=={version}"], check=True)
+                    f"llama-cpp-python=={version}"], check=True, stdout=sys.stderr)
     found = sorted(dest.glob("llama_cpp_python-*.tar.gz"))
     if not found:
         raise SystemExit(f"build_llama: pip download gave no sdist in {dest}")
@@ -147,7 +147,7 @@ def build_wheel(python: str, version: str, flags: list[str], out_dir: Path) -> P
                    CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
         staging = tmp_path / "wheel"
         subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "-w", str(staging),
-                        str(src)], check=True, env=env)
+                        str(src)], check=True, env=env, stdout=sys.stderr)
         wheel = next(staging.glob("llama_cpp_python-*.whl"))
         out_dir.mkdir(parents=True, exist_ok=True)
         final = out_dir / wheel.name
