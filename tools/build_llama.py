@@ -3,8 +3,9 @@
 Contract:
     python tools/build_llama.py --version 0.3.36 [--cuda auto|on|off] [--cuda-arch 87]
                                 [--print-flags] [--rebuild]
-    -> prints the path of a wheel (alone on stdout; pip's output goes to stderr) built from the PyPI sdist with portable flags; the wheel and
-       a `build.json` (version, flags, patch, builder CPU) lie in
+    -> prints the path of a wheel (alone on stdout; pip's output goes to stderr) built from
+       the PyPI sdist with portable flags; the wheel and a `build.json` (version, flags,
+       patch, builder CPU) lie in
        $LLARA_EDGE_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/llara-edge)/wheels/<key>/,
        where <key> hashes version + flags + patch, so a change of either rebuilds.
 
