@@ -106,6 +106,54 @@ def test_variant_patch_refuses_a_list_without_the_amx_variant(tmp_path):
     assert f.read_text() == "ggml_add_cpu_backend_variant(x64)\n"
 
 
+ARM_VARIANTS = """\
+    elseif(GGML_SYSTEM_ARCH STREQUAL "ARM")
+        if (CMAKE_SYSTEM_NAME MATCHES "Linux")
+            ggml_add_cpu_backend_variant(armv8.0_1)
+            ggml_add_cpu_backend_variant(armv8.2_1    DOTPROD)
+            ggml_add_cpu_backend_variant(armv8.2_2    DOTPROD FP16_VECTOR_ARITHMETIC)
+            ggml_add_cpu_backend_variant(armv8.6_2    DOTPROD FP16_VECTOR_ARITHMETIC SVE MATMUL_INT8 SVE2)
+            ggml_add_cpu_backend_variant(armv9.2_1    DOTPROD FP16_VECTOR_ARITHMETIC SVE MATMUL_INT8 SME)
+        elseif (CMAKE_SYSTEM_NAME MATCHES "Android")
+            ggml_add_cpu_backend_variant(android_armv9.2_1    DOTPROD MATMUL_INT8 FP16_VECTOR_ARITHMETIC SVE SME)
+        endif()
+"""  # noqa: E501  (ggml's own layout, abridged)
+
+
+def test_arm_marches_follow_ggml_rules():
+    marches = {name: build_llama.arm_march(feats.split())
+               for name, feats in build_llama._ARM_LINE.findall(ARM_VARIANTS)}
+    assert marches == {"armv8.0_1": "armv8-a", "armv8.2_1": "armv8.2-a+dotprod",
+                       "armv8.2_2": "armv8.2-a+dotprod+fp16",
+                       "armv8.6_2": "armv8.6-a+dotprod+fp16+sve+i8mm+sve2",
+                       "armv9.2_1": "armv9.2-a+dotprod+fp16+sve+i8mm+sme"}
+
+
+def test_arm_variants_a_gcc11_refuses_are_dropped_and_orin_is_kept(tmp_path):
+    """JetPack 6 ships GCC 11: no armv9.2-a, no +sme; one refused variant fails the build."""
+    f = tmp_path / "CMakeLists.txt"
+    f.write_text(VARIANTS + ARM_VARIANTS)
+    seen = []
+
+    def gcc11(march, source="int main(void) { return 0; }"):
+        seen.append((march, "arm_sme.h" in source))
+        return not march.startswith("armv9")
+
+    dropped = build_llama.patch_variants(f, arm_accepts=gcc11)
+    text = f.read_text()
+    assert "armv9.2_1" in dropped and "ggml_add_cpu_backend_variant(armv9.2_1" not in text
+    for kept in ("armv8.0_1", "armv8.2_2", "armv8.6_2"):  # armv8.2_2: Orin (A78AE)
+        assert f"ggml_add_cpu_backend_variant({kept} " in text or f"({kept})" in text
+    assert "android_armv9.2_1" in text  # other OS blocks are not ours to touch
+    assert ("armv8.2-a+dotprod+fp16", False) in seen
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="probes the host's x86 compiler")
+def test_compiler_probe_is_real():
+    assert build_llama.compiler_accepts("x86-64-v3")
+    assert not build_llama.compiler_accepts("armv8.2-a+dotprod")
+
+
 def test_build_flags_are_portable_and_key_the_cache():
     cpu = build_llama.cmake_flags("off", None)
     assert "-DGGML_NATIVE=OFF" in cpu and "-DGGML_CPU_ALL_VARIANTS=ON" in cpu

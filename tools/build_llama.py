@@ -20,7 +20,11 @@ the sdist's ggml/src/CMakeLists.txt (VARIANTS_DROPPED): the AMX variant (sapphir
 dropped because ggml's score checks only cpuid, not whether the OS grants tile state, and the
 intermediate x86 levels are dropped to keep the build short on 2 cores (their CPUs run the
 next lower variant: cascadelake -> skylakex, ivybridge -> sandybridge, ...). ARM keeps ggml's
-whole list (armv8.0 ... armv9.2, Jetson Orin = armv8.2 + dotprod + fp16). With CUDA (nvcc on
+whole list (armv8.0 ... armv9.2, Jetson Orin = armv8.2 + dotprod + fp16) except the variants
+whose -march the compiler refuses (arm_variants_refused): JetPack 6's GCC 11 knows neither
+armv9.2-a nor +sme (GCC 14), and one refused variant would fail the whole build. SME needs no
+AMX-like drop: ggml scores it from HWCAP2_SME, which Linux sets only where it grants the
+streaming state. With CUDA (nvcc on
 PATH and a GPU or L4T, or --cuda on) ggml-cuda is built as one more loadable backend for the
 given compute capabilities (Orin: 87).
 """
@@ -40,7 +44,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-PATCH_ID = "variants-v1"
+PATCH_ID = "variants-v1"  # x86 drops; ARM refusals are keyed by the compiler (build_key)
 # ggml x86 CPU variants not built (see module docstring); everything else in ggml's list is.
 VARIANTS_DROPPED = ("sse42", "ivybridge", "piledriver", "cannonlake", "cascadelake",
                     "cooperlake", "sapphirerapids")
@@ -102,17 +106,82 @@ def cmake_flags(cuda: str, cuda_arch: str | None) -> list[str]:
     return flags
 
 
+def compiler_id() -> str:
+    """First line of `$CXX --version` (the ARM variant list depends on what it accepts)."""
+    cxx = os.environ.get("CXX") or shutil.which("c++") or "c++"
+    try:
+        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (out.stdout.splitlines() or ["unknown"])[0]
+
+
 def build_key(version: str, flags: list[str]) -> str:
     blob = json.dumps({"version": version, "flags": flags, "patch": PATCH_ID,
-                       "dropped": VARIANTS_DROPPED, "machine": platform.machine()})
+                       "dropped": VARIANTS_DROPPED, "machine": platform.machine(),
+                       "compiler": compiler_id() if is_arm() else ""})
     return f"{version}-{platform.machine()}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def patch_variants(cmake_file: Path) -> list[str]:
-    """Drop VARIANTS_DROPPED from ggml's variant list in place; return the names dropped."""
+def is_arm() -> bool:
+    return platform.machine().lower() in ("aarch64", "arm64")
+
+
+# ggml-cpu/CMakeLists.txt (GGML_CPU_ALL_VARIANTS, ARM): each feature raises the base
+# architecture to the first one that has it and appends its tag, in this order.
+_ARM_FEATURES = (("DOTPROD", "armv8.2-a", "+dotprod"),
+                 ("FP16_VECTOR_ARITHMETIC", "armv8.2-a", "+fp16"), ("SVE", "armv8.2-a", "+sve"),
+                 ("MATMUL_INT8", "armv8.6-a", "+i8mm"),
+                 ("SVE2", "armv8.6-a", "+sve2"), ("NOSVE", None, "+nosve"),
+                 ("SME", "armv9.2-a", "+sme"))
+_ARM_LINE = re.compile(r"^[ \t]*ggml_add_cpu_backend_variant\((armv[\w.]+)([A-Z0-9_ ]*)\)", re.M)
+# what ggml's own check_arm_feature(sme ...) compiles; other variants need only the -march
+_SME_PROBE = ("#include <arm_sme.h>\n__arm_locally_streaming int main() "
+              "{ __asm__ volatile(\"smstart; smstop;\"); return 0; }\n")
+
+
+def arm_march(features: list[str]) -> str:
+    """ggml's -march for an ARM variant's feature list, e.g. ['DOTPROD'] -> armv8.2-a+dotprod."""
+    base, tags = "armv8-a", ""
+    for name, arch, tag in _ARM_FEATURES:
+        if name in features:
+            base, tags = arch or base, tags + tag
+    return base + tags
+
+
+def compiler_accepts(march: str, source: str = "int main(void) { return 0; }\n") -> bool:
+    """Does $CXX compile `source` with -march=<march>? (both C and C++ files use it)"""
+    cxx = os.environ.get("CXX") or shutil.which("c++") or "c++"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.cpp"
+        src.write_text(source)
+        cmd = [cxx, f"-march={march}", "-c", str(src), "-o", str(Path(tmp) / "probe.o")]
+        try:
+            return subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+
+
+def arm_variants_refused(text: str, accepts=compiler_accepts) -> list[str]:
+    """Names of the Linux ARM variants in `text` whose -march (and SME probe) fail."""
+    refused = []
+    for name, feats in _ARM_LINE.findall(text):
+        march = arm_march(feats.split())
+        ok = accepts(march) and ("SME" not in feats.split() or accepts(march, _SME_PROBE))
+        if not ok:
+            refused.append(name)
+    return refused
+
+
+def patch_variants(cmake_file: Path, arm_accepts=None) -> list[str]:
+    """Drop VARIANTS_DROPPED (and, on ARM, the variants the compiler refuses: `arm_accepts`,
+    default compiler_accepts) from ggml's variant list in place; return the names dropped."""
     text = cmake_file.read_text()
     dropped = []
-    for name in VARIANTS_DROPPED:
+    names = list(VARIANTS_DROPPED)
+    if is_arm() or arm_accepts is not None:
+        names += arm_variants_refused(text, arm_accepts or compiler_accepts)
+    for name in names:
         pattern = re.compile(rf"^[ \t]*ggml_add_cpu_backend_variant\({re.escape(name)}\b.*\n",
                              re.MULTILINE)
         text, n = pattern.subn("", text)
