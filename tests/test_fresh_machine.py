@@ -236,3 +236,14 @@ def test_installed_distributions_match_the_lock():
     assert not drift, f"installed != {lock.name} (pinned, installed): {drift}"
     pinned = (ROOT / "requirements" / "llama.txt").read_text()
     assert f"llama-cpp-python=={md.version('llama-cpp-python')}" in pinned
+
+
+def test_cuda_auto_needs_cublas_and_on_says_what_is_missing(monkeypatch, capsys):
+    monkeypatch.setattr(build_llama, "nvidia_gpu_present", lambda: True)
+    monkeypatch.setattr(build_llama.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(build_llama, "cuda_libs_missing", lambda: ["libcublas.so"])
+    assert "-DGGML_CUDA=ON" not in build_llama.cmake_flags("auto", None)  # CPU build instead
+    with pytest.raises(SystemExit, match="libcublas.so"):
+        build_llama.main(["--version", "0.3.36", "--cuda", "on", "--print-flags"])
+    monkeypatch.setattr(build_llama, "cuda_libs_missing", lambda: [])
+    assert "-DGGML_CUDA=ON" in build_llama.cmake_flags("auto", "87")

@@ -99,7 +99,8 @@ def gpu_compute_caps() -> list[str]:
 def cmake_flags(cuda: str, cuda_arch: str | None) -> list[str]:
     """The CMAKE_ARGS of the build: portable CPU flags, plus CUDA where asked or found."""
     flags = list(BASE_FLAGS)
-    use_cuda = cuda == "on" or (cuda == "auto" and shutil.which("nvcc") and nvidia_gpu_present())
+    use_cuda = cuda == "on" or (cuda == "auto" and shutil.which("nvcc") and nvidia_gpu_present()
+                                and not cuda_libs_missing())
     if use_cuda:
         arch = cuda_arch or ";".join(gpu_compute_caps()) or "87"
         flags += ["-DGGML_CUDA=ON", f"-DCMAKE_CUDA_ARCHITECTURES={arch}"]
@@ -114,6 +115,21 @@ def compiler_id() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (out.stdout.splitlines() or ["unknown"])[0]
+
+
+def cuda_libs_missing() -> list[str]:
+    """The CUDA libraries ggml-cuda links (cudart, cublas) that nvcc's toolkit lacks; [] when
+    all are there. A toolkit without cuBLAS fails cmake's generate step after minutes."""
+    nvcc = shutil.which("nvcc")
+    if not nvcc:
+        return ["nvcc"]
+    homes = [Path(os.environ[v]) for v in ("CUDA_HOME", "CUDA_PATH") if os.environ.get(v)]
+    homes += [Path(nvcc).resolve().parents[1], Path("/usr/local/cuda"),
+              *Path("/usr/local").glob("cuda-*")]  # nvcc may be a wrapper script
+    dirs = [d for h in homes for d in (h / "lib64", *h.glob("targets/*/lib"))]
+    dirs += [Path("/usr/lib/aarch64-linux-gnu"), Path("/usr/lib/x86_64-linux-gnu")]
+    return [lib for lib in ("libcudart.so", "libcublas.so")
+            if not any((d / lib).exists() for d in dirs)]
 
 
 def build_key(version: str, flags: list[str]) -> str:
@@ -242,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--print-flags", action="store_true", help="print the flags and exit")
     args = ap.parse_args(argv)
     flags = cmake_flags(args.cuda, args.cuda_arch)
+    missing = cuda_libs_missing() if "-DGGML_CUDA=ON" in flags else []
+    if missing:
+        raise SystemExit(f"build_llama: a CUDA build needs {missing}, not found in nvcc's toolkit "
+                         "(install the CUDA toolkit's cuBLAS, or --cuda off)")
     if args.print_flags:
         print(" ".join(flags))
         return 0
