@@ -243,7 +243,7 @@ def test_cuda_auto_needs_cublas_and_on_says_what_is_missing(monkeypatch, capsys)
     monkeypatch.setattr(build_llama.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(build_llama, "cuda_libs_missing", lambda: ["libcublas.so"])
     assert "-DGGML_CUDA=ON" not in build_llama.cmake_flags("auto", None)  # CPU build instead
-    with pytest.raises(SystemExit, match="libcublas.so"):
+    with pytest.raises(SystemExit, match=r"libcublas\.so"):
         build_llama.main(["--version", "0.3.36", "--cuda", "on", "--print-flags"])
     monkeypatch.setattr(build_llama, "cuda_libs_missing", lambda: [])
     assert "-DGGML_CUDA=ON" in build_llama.cmake_flags("auto", "87")
