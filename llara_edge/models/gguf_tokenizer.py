@@ -105,15 +105,33 @@ class GgufTokenizer:
         self.model_file = Path(gguf_path)
         if not self.model_file.is_file():
             raise ArtifactError(f"GGUF not found: {self.model_file}")
-        self.vocab = read_gguf_vocab(self.model_file)
-        self.engine_name = engine
-        self._engine = ENGINES[engine](self.vocab)
-        v = self.vocab
+        self._setup(self.model_file, read_gguf_vocab(self.model_file), engine)
+
+    def _setup(self, path: Path, vocab: GgufVocab, engine: str) -> None:
+        self.model_file, self.vocab, self.engine_name = path, vocab, engine
+        self._engine = ENGINES[engine](vocab)
+        v = vocab
         self.bos_id, self.eos_id, self.unk_id, self.pad_id = v.bos_id, v.eos_id, v.unk_id, v.pad_id
         self.vocab_digest = v.digest()
         self._pieces = tuple(_piece_bytes(v, i) for i in range(v.size))
         self._skip = np.array([b is None for b in self._pieces], dtype=bool)
         self._skip[[i for i in (v.bos_id, v.eos_id, v.unk_id, v.pad_id) if i >= 0]] = True
+
+    def __getstate__(self) -> dict:
+        """Pickled (inside a cached grammar) as its vocabulary, not the llama.cpp handle."""
+        return {"vocab": self.vocab, "engine": self.engine_name}
+
+    def __setstate__(self, state: dict) -> None:
+        """Back to llama.cpp when the GGUF is still there with the same vocabulary, else
+        to the reference engine (the same ids, tested; the cache may outlive the file)."""
+        vocab, engine = state["vocab"], state["engine"]
+        if engine != "python":
+            try:
+                same = read_gguf_vocab(vocab.path).digest() == vocab.digest()
+            except ArtifactError:
+                same = False
+            engine = engine if same else "python"
+        self._setup(vocab.path, vocab, engine)
 
     @property
     def vocab_size(self) -> int:
