@@ -128,3 +128,17 @@ def test_cached_grammar_outlives_the_gguf(tok, grammars, tmp_path):
         ids = tok.encode(text)
         teacher = Teacher(ids, 32000, tok.eos_id)
         assert decode_constrained(teacher.extend, g2, teacher.row()).tokens == ids
+
+
+def test_successor_table_matches_the_byte_dfa(grammars):
+    """The chunked NumPy successor table (the fast path) against running the byte DFA over
+    each piece's bytes (the plain reference), on every state and 600 sampled tokens."""
+    g = grammars["llara"]
+    n = g.dfa.n_states
+    rng = np.random.default_rng(0)
+    ids = np.concatenate([rng.choice(g.vocab.size, 600, replace=False), [1, 2, 13, 29871]])
+    for s in range(n):
+        for t in ids.tolist():
+            piece = g.vocab.token_bytes[t]
+            want = -1 if not piece else g.dfa.run(piece, s)
+            assert int(g._succ[s, t]) == (n if want < 0 else want), (s, t)
