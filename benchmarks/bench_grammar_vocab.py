@@ -226,10 +226,12 @@ def _xgrammar(ours, vocab: TokenVocab, seqs: list[list[int]]) -> dict:
 
 
 def _same_masks(g, their_bits, start, accept, seqs: list[list[int]]) -> str:
-    """How many steps (all tokens of all answers but the first, where the GBNF also allows no
-    leading space) give exactly our mask, EOS bit aside."""
+    """"same/subset/steps": steps (every token of every answer but the first, where the GBNF
+    also allows no leading space) whose mask is exactly ours / inside ours, EOS bit aside.
+    (llguidance allows only the canonical token inside forced text, where ours allows every
+    token that spells a prefix of it and forcing is the jump-forward's job.)"""
     eos_word, eos_bit = divmod(g.vocab.eos_id, 32)
-    same = total = 0
+    same = subset = total = 0
     for ids in seqs:
         state, m = g.start(), start()
         for i, t in enumerate(ids):
@@ -238,17 +240,24 @@ def _same_masks(g, their_bits, start, accept, seqs: list[list[int]]) -> str:
                 a[eos_word] &= ~np.uint32(1 << eos_bit)
                 b[eos_word] &= ~np.uint32(1 << eos_bit)
                 same, total = same + bool((a == b).all()), total + 1
+                subset += bool(((b & ~a) == 0).all())
             state = g.step(state, t)
             accept(m, t)
-    return f"{same}/{total}"
+    return f"{same}/{subset}/{total}"
 
 
-def _llguidance(tok, vocab: TokenVocab, seqs: list[list[int]]) -> dict:
+def _llguidance(ours, tok, vocab: TokenVocab, seqs: list[list[int]]) -> dict:
     try:
         import llguidance
         import llguidance.numpy as lnp
     except ImportError as err:
         return {"error": f"not installed: {err}"}
+
+    from dataclasses import replace
+
+    from llara_edge.models.gguf_vocab import spm_encode
+
+    raw_vocab = replace(tok.vocab, add_space_prefix=False, _index={})
 
     class Wrapped:  # llguidance.TokenizerWrapper's protocol over the same pieces
         def __init__(self):
@@ -256,8 +265,9 @@ def _llguidance(tok, vocab: TokenVocab, seqs: list[list[int]]) -> dict:
             self.tokens = [b if b is not None else b"\xff<special>" for b in vocab.token_bytes]
             self.special_token_ids = [i for i, b in enumerate(vocab.token_bytes) if b is None]
 
-        def __call__(self, s):
-            return tok.encode(s.decode("utf-8") if isinstance(s, bytes) else s)
+        def __call__(self, s):  # raw text, no dummy prefix (llguidance re-tokenises forced
+            text = s.decode("utf-8", errors="replace") if isinstance(s, bytes) else s
+            return spm_encode(raw_vocab, text)  # bytes with it; SPM would add a "▁")
 
     t0 = time.perf_counter()
     lltok = llguidance.LLTokenizer(llguidance.TokenizerWrapper(Wrapped()))
@@ -273,15 +283,22 @@ def _llguidance(tok, vocab: TokenVocab, seqs: list[list[int]]) -> dict:
             raise RuntimeError(f"llguidance rejected token {t}: {matcher.get_error()}")
         return matcher
 
-    return {"setup_s": t1 - t0, "compile_s": t2 - t1, "mask": _per_token(
-        step, lambda: llguidance.LLMatcher(lltok, grammar, log_level=0), seqs)}
+    def start():
+        return llguidance.LLMatcher(lltok, grammar, log_level=0)
+
+    def bits(m):
+        lnp.fill_next_token_bitmask(m, bitmask, 0)
+        return bitmask[0].view(np.uint32)
+
+    return {"setup_s": t1 - t0, "compile_s": t2 - t1, "mask": _per_token(step, start, seqs),
+            "same_mask": _same_masks(ours, bits, start, lambda m, t: m.consume_token(t), seqs)}
 
 
 def bench_masks(tok, vocab: TokenVocab, grammars: dict, n: int) -> dict:
     seqs = [tok.encode(t) for t in answers("llara", n, seed=3)]
     out = {"llara/names": {"ours": _ours(grammars["llara/names"], seqs),
                            "xgrammar": _xgrammar(grammars["llara/names"], vocab, seqs),
-                           "llguidance": _llguidance(tok, vocab, seqs)}}
+                           "llguidance": _llguidance(grammars["llara/names"], tok, vocab, seqs)}}
     lseqs = [tok.encode(t) for t in answers("llarva", n, seed=3)]
     out["llarva"] = {"ours": _ours(grammars["llarva"], lseqs)}
     return out
@@ -352,8 +369,8 @@ def print_table(res: dict) -> None:
             if lib in r:
                 x = r[lib]
                 text = (f"{_fmt_mask(x['mask'])}  (tokenizer set-up {x['setup_s']:.2f} s, "
-                        f"compile {x['compile_s']:.3f} s, same mask as ours "
-                        f"{x.get('same_mask', 'n/a')})"
+                        f"compile {x['compile_s']:.3f} s; masks same/inside ours/steps "
+                        f"{x['same_mask']})"
                         if "mask" in x else x["error"])
                 print(f"  {label:12s} {lib:17s} {text}")
     print("forward passes per answer (constrained + jump-forward vs free greedy)")
