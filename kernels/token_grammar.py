@@ -46,20 +46,27 @@ class GrammarState(NamedTuple):
     tokens: tuple[int, ...]
 
 
-def _token_successors(dfa: ByteDFA, vocab: TokenVocab) -> np.ndarray:
-    """int32 (n_states, V): DFA state after each token's bytes from each state, n = dead."""
+def _token_successors(dfa: ByteDFA, vocab: TokenVocab, chunk: int = 4096) -> np.ndarray:
+    """(n_states, V) int16 (int32 past 32766 states): DFA state after each token's bytes
+    from each state, n = dead.
+    Tokens go `chunk` at a time (the fancy-indexing temporaries are (n_states, chunk) int64:
+    over the whole 32000-token vocabulary at once they peaked at ~200 MB)."""
     n = dfa.n_states
     table = np.vstack([np.where(dfa.table < 0, n, dfa.table), np.full((1, 256), n)])
+    table = table.astype(np.int32)
     mat, lengths = vocab.matrix()
     order = np.argsort(-lengths, kind="stable")  # longest first: active tokens = a prefix
-    cur = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, vocab.size))
-    sorted_len = lengths[order]
-    for j in range(mat.shape[1]):
-        k = int(np.searchsorted(-sorted_len, -j, side="left"))  # tokens with length > j
-        idx = order[:k]
-        cur[:, idx] = table[cur[:, idx], mat[idx, j][None, :]]
-    cur[:, lengths == 0] = n  # special pieces never move the automaton
-    return cur
+    out = np.empty((n, vocab.size), dtype=np.int16 if n < np.iinfo(np.int16).max else np.int32)
+    for c0 in range(0, vocab.size, chunk):
+        idx = order[c0: c0 + chunk]
+        sorted_len = lengths[idx]
+        cur = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, len(idx)))
+        for j in range(int(sorted_len[0]) if len(idx) else 0):
+            k = int(np.searchsorted(-sorted_len, -j, side="left"))  # tokens with length > j
+            cur[:, :k] = table[cur[:, :k], mat[idx[:k], j][None, :]]
+        out[:, idx] = cur
+    out[:, lengths == 0] = n  # special pieces never move the automaton
+    return out
 
 
 class TokenGrammar:
@@ -72,21 +79,35 @@ class TokenGrammar:
             raise ParseError("bad_vocab", f"n_vocab {self.n_vocab} < tokenizer {vocab.size}")
         self.dfa = compile_dfa(answer_node(spec))
         n = self.dfa.n_states
-        succ = _token_successors(self.dfa, vocab)
-        self._allowed = np.zeros((n + 1, self.n_vocab), dtype=bool)  # row n: done (EOS only)
-        self._allowed[:n, : vocab.size] = succ != n
-        self._next: list[dict[int, int]] = []  # per state: allowed id -> next state
-        for s in range(n):
-            ids = np.flatnonzero(self._allowed[s])
-            self._next.append(dict(zip(ids.tolist(), succ[s, ids].tolist(), strict=True)))
+        # (n_states, V) next DFA state per token, n = not allowed: int16 where it fits (at
+        # V = 32000 a per-state dict of the allowed ids held ~440 MB for the generic grammar)
+        self._succ = _token_successors(self.dfa, vocab)
+        self._succ.setflags(write=False)
         self._ends = ~(self.dfa.table >= 0).any(axis=1)  # accepting, nothing may follow
-        self._allowed[:n, vocab.eos_id] = self.dfa.accept & ~self._ends
-        self._allowed[n, vocab.eos_id] = True
-        self._allowed.setflags(write=False)
-        self._bits = pack_mask(self._allowed)
+        self._build_masks()
         self._literals = [self._literal(s) for s in range(n)]
         self._probes: dict[int, list[bytes]] = {}
         self._forced_cache: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+
+    def _build_masks(self) -> None:
+        """bool (n_states + 1, n_vocab) allowed ids (row n: done, EOS only) and its packed
+        uint32 form, both derived from the successor table (so never pickled)."""
+        n, size, eos = self.dfa.n_states, self.vocab.size, self.vocab.eos_id
+        self._allowed = np.zeros((n + 1, self.n_vocab), dtype=bool)
+        self._allowed[:n, :size] = self._succ != n
+        self._allowed[:n, eos] = self.dfa.accept & ~self._ends
+        self._allowed[n, eos] = True
+        self._allowed.setflags(write=False)
+        self._bits = pack_mask(self._allowed)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_allowed"], state["_bits"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._build_masks()
 
     # --- the automaton -------------------------------------------------------------------
     def start(self) -> GrammarState:
@@ -109,8 +130,8 @@ class TokenGrammar:
         if state.dfa != DONE:
             if token == self.vocab.eos_id and self._allowed[state.dfa, token]:
                 return GrammarState(DONE, (*state.tokens, token))
-            nxt = self._next[state.dfa].get(token)
-            if nxt is not None:
+            nxt = int(self._succ[state.dfa, token]) if 0 <= token < self.vocab.size else -1
+            if 0 <= nxt < self.dfa.n_states:
                 return GrammarState(nxt, (*state.tokens, token))
         raise ParseError("not_allowed", f"token {token} not allowed in state {state.dfa}",
                          repr(self.vocab.text_of(state.tokens)))

@@ -1,7 +1,7 @@
 """A tokenizer's vocabulary seen as byte strings, and its canonical encoding of byte text.
 
 Contract:
-    vocab = TokenVocab.from_tokenizer(tok)      # llara_edge.models.tokenizer.SpmTokenizer
+    vocab = TokenVocab.from_tokenizer(tok)      # SpmTokenizer or GgufTokenizer (models)
     vocab.token_bytes[i] -> bytes | None        # what piece i spells; None: never allowed
                                                 # (BOS, UNK, control and unused pieces; EOS)
     vocab.eos_id, vocab.size
@@ -46,13 +46,18 @@ class TokenVocab:
 
     @classmethod
     def from_tokenizer(cls, tok: object) -> TokenVocab:
-        """From an SpmTokenizer (anything with `.sp` SentencePieceProcessor, eos_id, encode)."""
+        """From an SpmTokenizer (`.sp` SentencePieceProcessor, eos_id, encode) or a tokenizer
+        that lists its pieces' bytes itself (`piece_bytes()`, e.g. models.GgufTokenizer)."""
         sp = getattr(tok, "sp", None)
-        if sp is None:
-            raise ConfigError(f"expected a sentencepiece tokenizer, got {type(tok).__name__}")
-        table = tuple(_piece_bytes(sp, i) for i in range(sp.GetPieceSize()))
+        if sp is not None:
+            table = tuple(_piece_bytes(sp, i) for i in range(sp.GetPieceSize()))
+        elif callable(getattr(tok, "piece_bytes", None)):
+            table = tuple(tok.piece_bytes())
+        else:
+            raise ConfigError(f"expected a sentencepiece or GGUF tokenizer, got "
+                              f"{type(tok).__name__}")
         first = tok.encode("a")
-        dummy = bool(first) and sp.IdToPiece(first[0]).startswith(SPACE_PIECE)
+        dummy = bool(first) and (table[first[0]] or b"").startswith(b" ")
         return cls(table, int(tok.eos_id), tok.encode, dummy)
 
     def canonical(self, text: bytes) -> list[int] | None:

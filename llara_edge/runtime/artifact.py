@@ -11,7 +11,8 @@ Contract:
                                      # "vision_features", "projector", "embed", "llm"),
                                      # its external-data file verified too; has_onnx(role)
     art.policy_format, art.template, art.preprocess (PreprocessConfig), art.drop_cls,
-    art.tokenizer() -> SpmTokenizer  (tokenizer.model verified)
+    art.tokenizer(variant=None)      # SpmTokenizer (tokenizer.model verified), or the GGUF's
+                                     # own vocabulary (GgufTokenizer) when there is none
 
 Only the files a policy uses are hashed (a 7B export holds several multi-GB GGUF variants;
 hashing all of them would dominate the cold start). The manifest format and the hash
@@ -119,11 +120,43 @@ class Artifact:
             raise ArtifactError(f"unknown select_feature {feature!r} in {self.root}")
         return _DROP[feature]
 
-    def tokenizer(self):
-        from llara_edge.models.tokenizer import SpmTokenizer
+    def tokenizer(self, variant: str | None = None):
+        """The artifact's tokenizer: SpmTokenizer over tokenizer.model when the manifest lists
+        one (and sentencepiece is installed), else GgufTokenizer over the vocabulary inside a
+        GGUF: the manifest's "tokenizer" when it names a .gguf, else the LLM GGUF of
+        `variant`, else the smallest LLM GGUF listed (every variant holds the same vocabulary;
+        the smallest is the cheapest to verify)."""
+        name = str(self.manifest.get("tokenizer", "tokenizer.model"))
+        if not name.endswith(".gguf") and self.has(name) and _has_sentencepiece():
+            from llara_edge.models.tokenizer import SpmTokenizer
 
-        self.file(str(self.manifest.get("tokenizer", "tokenizer.model")))
-        for extra in ("tokenizer_config.json", "special_tokens_map.json"):
-            if self.has(extra):
-                self.file(extra)
-        return SpmTokenizer.from_dir(self.root)
+            self.file(name)
+            for extra in ("tokenizer_config.json", "special_tokens_map.json"):
+                if self.has(extra):
+                    self.file(extra)
+            return SpmTokenizer.from_dir(self.root)
+        from llara_edge.models.gguf_tokenizer import GgufTokenizer
+
+        return GgufTokenizer(self._vocab_gguf(name, variant))
+
+    def _vocab_gguf(self, name: str, variant: str | None) -> Path:
+        if name.endswith(".gguf"):
+            return self.file(name)
+        table = self.manifest.get("llm") or {}
+        if variant in table:
+            return self.gguf(variant)
+        files = [str(e["file"]) for e in table.values() if isinstance(e, dict) and "file" in e]
+        files = [f for f in files if self.has(f)]
+        if not files:
+            raise ArtifactError(f"artifact {self.root} has no tokenizer: neither {name} nor "
+                                "an LLM GGUF holding a vocabulary is listed in its manifest")
+        sizes = {f: int((self.manifest["files"][f] or {}).get("size", 0)) for f in files}
+        return self.file(min(files, key=lambda f: (sizes[f], f)))
+
+
+def _has_sentencepiece() -> bool:
+    try:
+        import sentencepiece  # noqa: F401
+    except ImportError:
+        return False
+    return True

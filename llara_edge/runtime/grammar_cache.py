@@ -3,7 +3,8 @@
 Contract:
     grammar_for(kind, tokenizer, n_vocab, cache_dir=None, **spec) -> kernels TokenGrammar
 
-The key is a sha256 over the tokenizer model's bytes, the grammar kind and spec, n_vocab and
+The key is a sha256 over the tokenizer model's bytes (a GGUF tokenizer: over its vocabulary,
+`vocab_digest`, not the gigabytes of weights around it), the grammar kind and spec, n_vocab and
 the source of the kernels modules that build the automaton, so an edited kernel or another
 tokenizer never reuses a stale entry. Disk entries are pickles written atomically (tmp +
 rename) under `cache_dir` (the user's own cache: pickles are code, never load one from a
@@ -34,7 +35,11 @@ def _kernel_digest() -> str:
 
 def cache_key(kind: str, tokenizer, n_vocab: int, spec: dict) -> str:
     digest = hashlib.sha256()
-    digest.update(Path(tokenizer.model_file).read_bytes())
+    vocab_digest = getattr(tokenizer, "vocab_digest", None)  # a GGUF: its vocabulary only
+    if vocab_digest is not None:
+        digest.update(f"vocab:{vocab_digest}".encode())
+    else:
+        digest.update(Path(tokenizer.model_file).read_bytes())
     digest.update(repr((kind, n_vocab, sorted(spec.items()))).encode())
     digest.update(_kernel_digest().encode())
     return digest.hexdigest()[:32]

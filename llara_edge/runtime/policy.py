@@ -121,7 +121,7 @@ class Policy:
         config = config or RuntimeConfig()
         t0 = time.perf_counter()
         artifact = Artifact.open(artifact_dir)
-        tokenizer = artifact.tokenizer()
+        tokenizer = artifact.tokenizer(config.variant)
         t1 = time.perf_counter()
         backend = make_backend(config.llm, artifact, config)
         try:
