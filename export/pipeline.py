@@ -3,7 +3,8 @@
 Contract:
     report = run_export(ExportConfig(checkpoint=..., out=..., quants=("q8_0", "q4_k_m"),
                                      formats=("gguf", "onnx")), progress=callable(str))
-    report.ok, report.out, report.results (VariantResult list), report.manifest, report.seconds
+    report.ok, report.out, report.results (VariantResult list), report.manifest, report.seconds,
+    report.stages (wall seconds and peak RSS of each progress stage, export/resources.py)
     count_steps(cfg) -> int      # how many times run_export calls `progress` (a progress bar)
 
 Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf, llm-<quant>.gguf, mmproj-f16.gguf;
@@ -81,6 +82,7 @@ class ExportReport:
     results: list = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
     seconds: float = 0.0
+    stages: list = field(default_factory=list)  # export/resources.py StageMeter rows
 
 
 def _tool_versions() -> dict[str, str]:
@@ -299,9 +301,18 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 def run_export(cfg: ExportConfig, progress: Callable[[str], None] | None = None) -> ExportReport:
-    """Export, gate and publish (see module docstring)."""
-    with _torch_threads(cfg.threads):
-        return _run_export(cfg, progress or (lambda msg: None))
+    """Export, gate and publish (see module docstring); every progress message starts a
+    measured stage (report.stages)."""
+    from llara_edge.export.resources import StageMeter
+
+    meter = StageMeter()
+    try:
+        with _torch_threads(cfg.threads):
+            report = _run_export(cfg, meter.wrap(progress or (lambda msg: None)))
+    finally:
+        meter.close()
+    report.stages = meter.stages
+    return report
 
 
 def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:

@@ -4,13 +4,13 @@ tokenizer.model, both layouts load with the intended shapes, and the export read
 from __future__ import annotations
 
 import pytest
+from real_vocab import real_vocab_cases, real_vocab_path
+from tiny_models import PROMPT, llara_conversations
 
 from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.formats import VICUNA_V1, LlaraPrompt, build_prompt
 from llara_edge.models.shaped import ShapedConfig, spm_model_from_gguf, write_shaped
 from llara_edge.models.tokenizer import SpmTokenizer
-from tests.real_vocab import real_vocab_cases, real_vocab_path
-from tests.tiny_models import PROMPT, llara_conversations
 
 # 7B vocabulary and CLIP patching, small widths: a test checkpoint of a few MB
 SMALL = ShapedConfig(llm_layers=1, clip_layers=2, hidden=256, intermediate=512, heads=4,
