@@ -184,7 +184,8 @@ def _tensors(model: LlavaPolicyModel) -> dict[str, torch.Tensor | Permuted]:
 
 def to_numpy(tensor: torch.Tensor | Permuted, dtype: type) -> np.ndarray:
     """Contiguous numpy copy in `dtype` (bf16 goes through f32: numpy has no bfloat16)."""
-    t = tensor.materialise() if isinstance(tensor, Permuted) else tensor
+    # Permuted / gguf_stream.StoredTensor: produced only now, one at a time
+    t = tensor.materialise() if hasattr(tensor, "materialise") else tensor
     t = t.detach().cpu()
     if t.dtype == torch.bfloat16:
         t = t.float()

@@ -7,7 +7,8 @@ Contract:
     report.stages (wall seconds and peak RSS of each progress stage, export/resources.py)
     count_steps(cfg) -> int      # how many times run_export calls `progress` (a progress bar)
 
-Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf, llm-<quant>.gguf, mmproj-f16.gguf;
+Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf (streamed from the safetensors where
+the checkpoint has them, export/gguf_stream.py), llm-<quant>.gguf, mmproj-f16.gguf;
 "onnx" writes vision.onnx, vision_features.onnx, projector.safetensors, embed.onnx and
 llm.onnx (export/onnx_vision.py, export/onnx_llm.py). Parity rows: f16 and each quant (GGUF
 LLM fed the reference image embeddings), mmproj (llama.cpp clip, reported), onnx (end to
@@ -116,10 +117,14 @@ def _write_gguf(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
     """GGUF files; the manifest's "llm" and "mmproj" sections."""
     from llara_edge.export.gguf_llm import write_llm_gguf
     from llara_edge.export.gguf_mmproj import write_mmproj_gguf
+    from llara_edge.export.gguf_stream import can_stream, write_llm_gguf_streamed
     from llara_edge.export.quantize import quantize_gguf
 
     say("writing llm-f16.gguf")
-    write_llm_gguf(model, tok, tmp / "llm-f16.gguf", "f16")
+    if can_stream(info.path):  # the same bytes, read tensor by tensor from the safetensors
+        write_llm_gguf_streamed(info.path, tok, tmp / "llm-f16.gguf", "f16")
+    else:
+        write_llm_gguf(model, tok, tmp / "llm-f16.gguf", "f16")
     say("writing mmproj-f16.gguf")
     write_mmproj_gguf(model, info.preprocess, tmp / "mmproj-f16.gguf", "f16")
     quant = {"f16": {"file": "llm-f16.gguf"}}
