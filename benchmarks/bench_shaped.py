@@ -145,6 +145,15 @@ def _point_summary(res: dict, layers: int, clip_layers: int) -> dict:
             "membw": res["membw"]}
 
 
+def _jsonable(value):
+    """Paths (also inside the points' dicts) as strings: the results are written as JSON."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
 def run_shaped(cfg: ShapedBenchConfig, say=lambda m: None) -> dict:
     """Every point through the latency suite, then per-layer fits, extrapolation, roofline."""
     from llara_edge.benchmarks import roofline
@@ -163,7 +172,7 @@ def run_shaped(cfg: ShapedBenchConfig, say=lambda m: None) -> dict:
     shape = measured_shape(cfg.points[-1].artifact)
     return {
         "suite": "latency", "mode": "7b-shaped", "candidate": cfg.candidate,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "config": _jsonable(asdict(cfg)),
         "points": points,
         "extrapolation": extrapolate(points),
         "roofline": {"model": asdict(shape), "workload": asdict(workload),

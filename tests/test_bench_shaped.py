@@ -58,6 +58,17 @@ def test_format_names_every_runner():
     assert "1 LLM layers" in text and "prefill: 300.0/layer" in text and "Orin" in text
 
 
+def test_config_is_json_serialisable():
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from llara_edge.benchmarks.bench_shaped import ShapedPoint, _jsonable
+
+    cfg = ShapedBenchConfig(points=(ShapedPoint(Path("a"), Path("b")),))
+    assert json.loads(json.dumps(_jsonable(asdict(cfg))))["points"][0]["artifact"] == "b"
+
+
 def test_cli_rejects_bad_shaped_points(capsys):
     assert main(["bench", "latency", "--shaped", "no-equals-sign"]) == 2
     assert "CKPT=ARTIFACT" in capsys.readouterr().err
