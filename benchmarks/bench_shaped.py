@@ -13,7 +13,8 @@ same frames, round robin, in-run baselines) with the candidate, its free-greedy 
 generate and the stock llama-cpp-python handler + GBNF, without the cold-start, loop and
 ~1B parts. Per runner and stage (p50 seconds) the points give a line in the number of LLM
 layers L: cost(L) = fixed + L x per_layer (least squares; two depths give it exactly), and
-cost(32) is the extrapolation. All points must share the CLIP depth; the "vision" stage is
+cost(32) is the extrapolation (LLM_STAGES only; the other stages are the points' mean).
+All points must share the CLIP depth; the "vision" stage is
 scaled from the CLIP blocks the graph computes to the 23 layers select layer -2 computes in CLIP
 ViT-L/14 (per CLIP layer = vision / depth: the patch embedding and norms are under 1% of
 the FLOPs); stages that join vision and LLM ("vision+prefill", the stock handler) are
@@ -34,6 +35,9 @@ from llara_edge.errors import ConfigError
 TARGET_LAYERS = 32  # Vicuna-7B
 TARGET_VISION_LAYERS = 23  # CLIP ViT-L/14 has 24; select layer -2 computes 23
 RUNNERS = ("gguf:q4_k_m", "gguf:q4_k_m+free", "hf-generate", "stock-gbnf:q4_k_m")
+# stages whose cost grows with the LLM depth; the others (vision, projector, preprocess,
+# parse) are the points' mean: a fitted slope there is the machine's noise
+LLM_STAGES = ("prefill", "decode", "vision+prefill")
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ def extrapolate(points: list[dict], target: int = TARGET_LAYERS,
         rows, total = {}, 0.0
         for stage in points[0]["runners"][name]["stages"]:
             ys = [p["runners"][name]["stages"][stage]["p50"] for p in points]
-            fixed, per_layer = fit_line(xs, ys)
+            fixed, per_layer = fit_line(xs, ys) if stage in LLM_STAGES else \
+                (sum(ys) / len(ys), 0.0)
             at_target = fixed + per_layer * target
             if stage == "vision":
                 at_target *= vision_scale
