@@ -56,17 +56,20 @@ class StageMeter:
         self._sampled = 0.0
         self._interval = interval_s
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # a sample read before a reset must not land after it
         self._thread: threading.Thread | None = None
 
     def _sample(self) -> None:
         while not self._stop.wait(self._interval):
-            self._sampled = max(self._sampled, _status_mb("VmRSS") or 0.0)
+            with self._lock:
+                self._sampled = max(self._sampled, _status_mb("VmRSS") or 0.0)
 
     def _end(self) -> None:
         if self._name is None:
             return
-        peak = _status_mb("VmHWM") if self._resettable else None
-        peak = max(peak or 0.0, self._sampled)  # the sampler never exceeds a true VmHWM
+        with self._lock:
+            peak = _status_mb("VmHWM") if self._resettable else None
+            peak = max(peak or 0.0, self._sampled)  # the sampler never exceeds a true VmHWM
         self.stages.append({"stage": self._name, "seconds": time.perf_counter() - self._t0,
                             "start_rss_mb": self._start_rss, "peak_rss_mb": peak,
                             "method": "VmHWM" if self._resettable else "sampled"})
@@ -77,9 +80,10 @@ class StageMeter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
-        self._resettable = _reset_peak()
-        self._start_rss = _status_mb("VmRSS")
-        self._sampled = self._start_rss or 0.0
+        with self._lock:
+            self._resettable = _reset_peak()
+            self._start_rss = _status_mb("VmRSS")
+            self._sampled = self._start_rss or 0.0
         self._name, self._t0 = name, time.perf_counter()
 
     def close(self) -> None:
