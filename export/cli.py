@@ -3,7 +3,8 @@
 Writes one artifact directory (export/pipeline.py), draws a progress bar on stderr
 (export/progress.py), prints the parity table and, as the very last stdout line, one JSON
 object
-{"ok", "out", "seconds", "files": {name: bytes}, "parity": [...]}.
+{"ok", "out", "seconds", "files": {name: bytes}, "parity": [...], "stages": [...]}
+(stages: wall seconds and peak RSS per export stage, export/resources.py).
 Exit codes: 0 exported and parity passed; 1 parity gate failed (nothing published);
 2 bad input (one `llara-edge export: error: ...` line from the CLI entry point).
 """
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from llara_edge.export.parity import format_table
     from llara_edge.export.pipeline import ExportConfig, count_steps, run_export
     from llara_edge.export.progress import ProgressBar
+    from llara_edge.export.resources import format_stages
 
     formats = _items(args.formats)
     quant = args.quant if args.quant is not None else (
@@ -69,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(format_table(report.results))
+    print(format_stages(report.stages))
     files = {k: v["size"] for k, v in report.manifest.get("files", {}).items()}
     if not report.ok:
         print(f"llara-edge export: parity gate failed; nothing written to {args.out}",
               file=sys.stderr)
     print(json.dumps({"ok": report.ok, "out": str(args.out), "seconds": round(report.seconds, 2),
-                      "files": files, "parity": [r.to_dict() for r in report.results]}))
+                      "files": files, "parity": [r.to_dict() for r in report.results],
+                      "stages": report.stages}))
     return 0 if report.ok else 1

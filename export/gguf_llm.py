@@ -146,52 +146,77 @@ def _add_metadata(writer, cfg, tokenizer: SpmTokenizer, ftype_id: int, name: str
     writer.add_add_space_prefix(True)
 
 
-def _tensors(model: LlavaPolicyModel) -> dict[str, torch.Tensor]:
-    """GGUF name -> tensor, with q/k rows permuted for llama.cpp's RoPE."""
+class Permuted:
+    """A q/k weight whose RoPE row permutation is applied only when the writer reaches it (a
+    7B model's permuted copies would otherwise add 64 x 64 MB of fp32 before writing)."""
+
+    def __init__(self, source: torch.Tensor, n_head: int):
+        self.source, self.n_head = source, n_head
+        self.shape = source.shape
+
+    def dim(self) -> int:
+        return self.source.dim()
+
+    def materialise(self) -> torch.Tensor:
+        return permute_rope(self.source, self.n_head)
+
+
+def _tensors(model: LlavaPolicyModel) -> dict[str, torch.Tensor | Permuted]:
+    """GGUF name -> tensor, with q/k rows permuted (lazily) for llama.cpp's RoPE."""
     cfg = model.llama_config
     state = model.llm.state_dict()
     if "lm_head.weight" not in state:  # tied embeddings
         state["lm_head.weight"] = state["model.embed_tokens.weight"]
     n_kv = cfg.num_key_value_heads or cfg.num_attention_heads
-    out = {gguf_name: state[hf] for hf, gguf_name in GLOBAL_TENSORS.items()}
+    heads = {"self_attn.q_proj.weight": cfg.num_attention_heads, "self_attn.k_proj.weight": n_kv}
+    out: dict[str, torch.Tensor | Permuted] = {
+        gguf_name: state[hf] for hf, gguf_name in GLOBAL_TENSORS.items()}
     for layer in range(cfg.num_hidden_layers):
         for hf, gguf_name in LAYER_TENSORS.items():
             key = f"model.layers.{layer}.{hf}"
             if key not in state:
                 raise ArtifactError(f"missing weights: {key} not in the language model")
             tensor = state[key]
-            if hf == "self_attn.q_proj.weight":
-                tensor = permute_rope(tensor, cfg.num_attention_heads)
-            elif hf == "self_attn.k_proj.weight":
-                tensor = permute_rope(tensor, n_kv)
-            out[f"blk.{layer}.{gguf_name}"] = tensor
+            out[f"blk.{layer}.{gguf_name}"] = Permuted(tensor, heads[hf]) if hf in heads \
+                else tensor
     return out
 
 
-def to_numpy(tensor: torch.Tensor, dtype: type) -> np.ndarray:
+def to_numpy(tensor: torch.Tensor | Permuted, dtype: type) -> np.ndarray:
     """Contiguous numpy copy in `dtype` (bf16 goes through f32: numpy has no bfloat16)."""
-    t = tensor.detach().cpu()
+    # Permuted / gguf_stream.StoredTensor: produced only now, one at a time
+    t = tensor.materialise() if hasattr(tensor, "materialise") else tensor
+    t = t.detach().cpu()
     if t.dtype == torch.bfloat16:
         t = t.float()
     return np.ascontiguousarray(t.numpy().astype(dtype, copy=False))
 
 
 def write_gguf(path: Path, arch: str, add_metadata: Callable[[object], None],
-               tensors: dict[str, torch.Tensor], dtype: type,
+               tensors: dict[str, torch.Tensor | Permuted], dtype: type,
                keep_f32: Callable[[str, torch.Tensor], bool]) -> Path:
     """One GGUF file: metadata from `add_metadata(writer)`, then `tensors` in `dtype` (those
-    `keep_f32(name, tensor)` accepts in f32). Write errors become ArtifactError."""
+    `keep_f32(name, tensor)` accepts in f32). Write errors become ArtifactError.
+
+    Streamed: the tensor infos (name, shape, type, size) go into the header first, then each
+    tensor is converted and written on its own, so the writer holds one converted tensor at a
+    time instead of a converted copy of the whole model (gguf's add_tensor keeps them all)."""
     import gguf
 
     writer = gguf.GGUFWriter(str(path), arch=arch)
     try:
         add_metadata(writer)
+        types = {name: np.dtype(np.float32 if keep_f32(name, t) else dtype)
+                 for name, t in tensors.items()}
         for name, tensor in tensors.items():
-            wide = keep_f32(name, tensor)
-            writer.add_tensor(name, to_numpy(tensor, np.float32 if wide else dtype))
+            shape = tuple(int(d) for d in tensor.shape)
+            writer.add_tensor_info(name, shape, types[name],
+                                   int(np.prod(shape)) * types[name].itemsize)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
+        writer.write_ti_data_to_file()
+        for name, tensor in tensors.items():  # dicts keep order: the infos' order
+            writer.write_tensor_data(to_numpy(tensor, types[name].type))
     except OSError as err:
         raise ArtifactError(f"cannot write {path}: {err}") from err
     finally:

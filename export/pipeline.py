@@ -3,10 +3,12 @@
 Contract:
     report = run_export(ExportConfig(checkpoint=..., out=..., quants=("q8_0", "q4_k_m"),
                                      formats=("gguf", "onnx")), progress=callable(str))
-    report.ok, report.out, report.results (VariantResult list), report.manifest, report.seconds
+    report.ok, report.out, report.results (VariantResult list), report.manifest, report.seconds,
+    report.stages (wall seconds and peak RSS of each progress stage, export/resources.py)
     count_steps(cfg) -> int      # how many times run_export calls `progress` (a progress bar)
 
-Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf, llm-<quant>.gguf, mmproj-f16.gguf;
+Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf (streamed from the safetensors where
+the checkpoint has them, export/gguf_stream.py), llm-<quant>.gguf, mmproj-f16.gguf;
 "onnx" writes vision.onnx, vision_features.onnx, projector.safetensors, embed.onnx and
 llm.onnx (export/onnx_vision.py, export/onnx_llm.py). Parity rows: f16 and each quant (GGUF
 LLM fed the reference image embeddings), mmproj (llama.cpp clip, reported), onnx (end to
@@ -81,6 +83,7 @@ class ExportReport:
     results: list = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
     seconds: float = 0.0
+    stages: list = field(default_factory=list)  # export/resources.py StageMeter rows
 
 
 def _tool_versions() -> dict[str, str]:
@@ -114,10 +117,14 @@ def _write_gguf(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
     """GGUF files; the manifest's "llm" and "mmproj" sections."""
     from llara_edge.export.gguf_llm import write_llm_gguf
     from llara_edge.export.gguf_mmproj import write_mmproj_gguf
+    from llara_edge.export.gguf_stream import can_stream, write_llm_gguf_streamed
     from llara_edge.export.quantize import quantize_gguf
 
     say("writing llm-f16.gguf")
-    write_llm_gguf(model, tok, tmp / "llm-f16.gguf", "f16")
+    if can_stream(info.path):  # the same bytes, read tensor by tensor from the safetensors
+        write_llm_gguf_streamed(info.path, tok, tmp / "llm-f16.gguf", "f16")
+    else:
+        write_llm_gguf(model, tok, tmp / "llm-f16.gguf", "f16")
     say("writing mmproj-f16.gguf")
     write_mmproj_gguf(model, info.preprocess, tmp / "mmproj-f16.gguf", "f16")
     quant = {"f16": {"file": "llm-f16.gguf"}}
@@ -299,9 +306,18 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 def run_export(cfg: ExportConfig, progress: Callable[[str], None] | None = None) -> ExportReport:
-    """Export, gate and publish (see module docstring)."""
-    with _torch_threads(cfg.threads):
-        return _run_export(cfg, progress or (lambda msg: None))
+    """Export, gate and publish (see module docstring); every progress message starts a
+    measured stage (report.stages)."""
+    from llara_edge.export.resources import StageMeter
+
+    meter = StageMeter()
+    try:
+        with _torch_threads(cfg.threads):
+            report = _run_export(cfg, meter.wrap(progress or (lambda msg: None)))
+    finally:
+        meter.close()
+    report.stages = meter.stages
+    return report
 
 
 def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:

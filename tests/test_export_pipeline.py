@@ -49,14 +49,14 @@ def ckpt(tmp_path_factory, tok_dir) -> Path:
 @pytest.fixture(scope="module")
 def exported(ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("e") / "art"
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
+    err, std = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
         rc = main(["export", str(ckpt), "--out", str(out), "--quant", "q8_0", *FAST])
-    return rc, out, err.getvalue()
+    return rc, out, err.getvalue(), std.getvalue()
 
 
 def test_export_writes_a_verified_artifact(exported):
-    rc, out, _ = exported
+    rc, out, *_ = exported
     assert rc == 0
     manifest = load_manifest(out)
     assert set(manifest["files"]) == {"llm-f16.gguf", "llm-q8_0.gguf", "mmproj-f16.gguf",
@@ -73,6 +73,17 @@ def test_export_writes_a_verified_artifact(exported):
     assert onnx["preprocess_error"]["max_abs_lsb"] <= 2
     assert manifest["tensorrt"]["available"] is False or manifest["tensorrt"]["version"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_every_progress_step_is_a_measured_stage(exported):
+    rc, _, _, stdout = exported
+    stages = json.loads(stdout.strip().splitlines()[-1])["stages"]
+    cfg = ExportConfig(checkpoint=Path("x"), out=Path("y"), quants=("q8_0",))
+    assert rc == 0 and len(stages) == count_steps(cfg)
+    assert stages[0]["stage"].startswith("loading") and stages[-1]["stage"] == \
+        "writing manifest.json"
+    assert all(s["seconds"] > 0 and s["peak_rss_mb"] >= s["start_rss_mb"] > 0 for s in stages)
+    assert "peak MiB" in stdout and "writing llm-f16.gguf" in stdout
 
 
 def test_progress_bar_counts_every_step(exported):
@@ -99,7 +110,7 @@ def test_progress_bar_redraws_in_place_on_a_terminal():
 
 
 def test_manifest_refuses_altered_or_truncated_files(exported, tmp_path):
-    _, out, _ = exported
+    _, out, *_ = exported
     import shutil
 
     copy = tmp_path / "copy"
@@ -212,7 +223,7 @@ def test_tensorrt_profiles_cover_every_dynamic_input_of_the_exported_graphs(expo
 
     from llara_edge.export.trt_build import default_shapes
 
-    _, out, _ = exported
+    _, out, *_ = exported
     for name in ("vision.onnx", "llm.onnx", "embed.onnx"):
         graph = onnx.load(str(out / name), load_external_data=False).graph
         inputs = {i.name: tuple(d.dim_value if d.HasField("dim_value") else -1

@@ -8,6 +8,10 @@
   which gate and by how much; --quick is the reduced CI run (tiny model, few frames/seeds).
 - --delay S slows the candidate by S seconds per step and --degrade QTYPE makes a llama.cpp
   quantisation such as q2_k the candidate: deliberately degraded runs that must trip gates.
+- latency --shaped CKPT=ARTIFACT (repeat with other LLM depths): the "7B-shaped" mode on
+  LLaRA-7B-width checkpoints (benchmarks/bench_shaped.py): per-stage times, TTFT, passes,
+  ratios vs HF generate and the stock handler per depth, per-layer costs, the extrapolation
+  to 32 layers and the roofline on the measured shapes; writes OUT/latency-7b-shaped.json.
 Prints the tables, then ONE JSON line last ({"suite", "gates": {...}, "files": [...]}).
 Exit codes: 0 ok, 1 a gate breached, 2 bad input (one error line from the CLI entry point).
 """
@@ -19,6 +23,8 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+
+from llara_edge.errors import ConfigError
 
 SUITES = ("latency", "accuracy", "report")
 
@@ -42,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="results directory (report: figures too)")
     parser.add_argument("--md", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--results", type=Path, help="report: reuse the JSON in this dir")
+    parser.add_argument("--shaped", action="append", metavar="CKPT=ARTIFACT",
+                        help="latency: 7B-shaped mode on this checkpoint and its export "
+                             "(repeat for each LLM depth)")
 
 
 def _say(message: str) -> None:
@@ -70,6 +79,34 @@ def _latency(args) -> dict:
     cfg = replace(cfg, artifact=artifact, candidate=cand, runners=runners,
                   steps=args.steps or cfg.steps)
     return run_latency(cfg, _say)
+
+
+def _shaped(args) -> int:
+    from llara_edge.benchmarks.bench_shaped import (
+        ShapedBenchConfig,
+        ShapedPoint,
+        format_shaped,
+        run_shaped,
+    )
+    from llara_edge.benchmarks.report import write_json
+
+    points = []
+    for item in args.shaped:
+        ckpt, sep, art = item.partition("=")
+        if not sep or not ckpt or not art:
+            raise ConfigError(f"--shaped wants CKPT=ARTIFACT, got {item!r}")
+        points.append(ShapedPoint(Path(ckpt), Path(art)))
+    extra = {k: v for k, v in (("threads", args.threads), ("steps", args.steps),
+                               ("candidate", args.candidate)) if v is not None}
+    cfg = ShapedBenchConfig(points=tuple(points), **extra)
+    if args.runners:
+        cfg = replace(cfg, runners=tuple(args.runners))
+    results = run_shaped(cfg, _say)
+    print(format_shaped(results))
+    out = write_json((args.out or Path("runs/bench")) / "latency-7b-shaped.json", results)
+    print(json.dumps({"suite": "latency", "mode": "7b-shaped", "files": [str(out)],
+                      "extrapolation": results["extrapolation"]}))
+    return 0
 
 
 def _accuracy(args) -> dict:
@@ -101,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
     from llara_edge.benchmarks.report import load_results, write_json, write_report
     from llara_edge.benchmarks.report_text import accuracy_tables, latency_tables
 
+    if args.shaped:
+        if args.suite != "latency":
+            raise ConfigError("--shaped is a mode of the latency suite")
+        return _shaped(args)
     lat = acc = None
     if args.suite == "report" and args.results:
         lat, acc = load_results(args.results)

@@ -236,7 +236,9 @@ def _load_part(module: torch.nn.Module, state: dict[str, torch.Tensor], what: st
             f"mismatched shapes for the {what} in {where}: {k} is {tuple(state[k].shape)}, "
             f"config says {tuple(own[k].shape)} ({len(bad)} tensors differ)"
         )
-    module.load_state_dict(state, strict=True)
+    # assign: the loaded tensors become the parameters (no second full-size copy; the
+    # uninitialised parameters of _no_init were never touched, so they cost no memory)
+    module.load_state_dict(state, strict=True, assign=True)
 
 
 def _assemble(
