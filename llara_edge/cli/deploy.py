@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if "bench" in report:
         bench = read_report(Path(report["bench"]["json"]))
         print(f"deploy: bench JSON brought back to {report['bench']['json']}")
-        print(json.dumps(bench, indent=1)[:4000])
+        for key, value in sorted((bench.get("metrics") or {}).items()):
+            if key.endswith("step_p50_s") or "over" in key:
+                print(f"  {key:<60} {value:.4f}")
     report["wall_s"] = round(time.perf_counter() - t0, 2)
     print(f"deploy: done in {report['wall_s']} s")
     print(json.dumps(report))
