@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("llara_edge.cli.calibrate", "hand-eye or joint calibration into robot config"),
     "bench": ("llara_edge.cli.bench", "latency / accuracy benchmarks and their gates, report"),
     "verify": ("llara_edge.cli.verify", "check every sha256 of an export directory's manifest"),
+    "engines": ("llara_edge.cli.engines", "build / list / clean TensorRT engines on the device"),
     "deploy": ("llara_edge.cli.deploy", "copy an export to a robot over SSH, verify, install"),
 }
 DEFAULT_COMMAND = "run"
