@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("llara_edge.cli.bench", "latency / accuracy benchmarks and their gates, report"),
     "verify": ("llara_edge.cli.verify", "check every sha256 of an export directory's manifest"),
     "engines": ("llara_edge.cli.engines", "build / list / clean TensorRT engines on the device"),
+    "service": ("llara_edge.cli.service", "the robot loop as a systemd service at boot"),
     "deploy": ("llara_edge.cli.deploy", "copy an export to a robot over SSH, verify, install"),
 }
 DEFAULT_COMMAND = "run"
