@@ -111,6 +111,19 @@ def test_tampered_copy_is_refused_and_previous_kept(device, artifact, tmp_path):
     assert not list(robot.glob(".incoming-*"))
 
 
+def test_engines_failure_keeps_previous(device, artifact, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("tensorrt is installed here")
+    robot = tmp_path / "robot"
+    assert deploy(device, artifact, robot).returncode == 0
+    before = os.readlink(robot / "current")
+    out = deploy(device, changed_copy(artifact, tmp_path / "v2", "4"), robot, "--engines")
+    assert out.returncode == 2 and "tensorrt not installed" in out.stderr, out.stderr
+    assert os.readlink(robot / "current") == before
+
+
 def test_unreachable_and_bad_key(device, artifact, tmp_path):
     from ssh_device import _free_port
 

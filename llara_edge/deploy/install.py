@@ -10,11 +10,12 @@ Layout on the device (DIR = target.directory):
     DIR/previous -> releases/<old>      the one before, kept for a rollback
 Steps: check locally (load_manifest), probe the device (login, free space), rsync into the
 incoming dir (unchanged files are copied from DIR/current on the device, not over the wire),
-run `llara-edge verify` ON the device, and only then move it into releases/ and swap the
-`current` link. Any failure before the swap leaves `current` untouched; a failed verify or a
-full disk also removes the incoming dir. Optionally: the device's set-up command, TensorRT
-engines (`llara-edge engines build` on the device) and the quick latency bench, whose JSON
-comes back into cfg.out.
+run `llara-edge verify` ON the device, optionally `llara-edge engines build` there (the
+TensorRT plan cache is keyed by ONNX hash, not path), and only then move it into releases/
+and swap the `current` link. Any failure before the swap leaves `current` untouched; a failed
+verify or a full disk also removes the incoming dir. Optionally: the device's set-up command
+first, and the quick latency bench on the installed artifact last (its JSON comes back into
+cfg.out).
 """
 
 from __future__ import annotations
@@ -148,6 +149,11 @@ def _install(cfg: DeployConfig, manifest: dict, sha: str, state: dict, say) -> d
         _remove(cfg.target, incoming)
         raise
     say(f"deploy: on-device verification: {line}")
+    if cfg.build_engines:  # before the swap: a device that cannot build keeps its artifact
+        say("deploy: building the TensorRT engines on the device")
+        proc = transport.ssh(cfg.target, [cfg.remote_llara_edge, "engines", "build", incoming],
+                             "engines build", timeout=3600)
+        say("\n".join(proc.stdout.strip().splitlines()))
     previous = _activate(cfg.target, sha[:12])
     say(f"deploy: installed {d}/current -> releases/{sha[:12]} (previous: {previous or 'none'})")
     return {"copied": copied, "verify": line, "previous": previous or None}
@@ -164,11 +170,6 @@ def deploy(cfg: DeployConfig, say: Callable[[str], None] = print) -> dict:
         transport.sh(cfg.target, cfg.setup_command, "device set-up", timeout=3600)
     report = {"target": cfg.target.label(), "manifest_sha256": sha,
               **_install(cfg, manifest, sha, state, say)}
-    current = f"{cfg.target.directory}/current"
-    if cfg.build_engines:
-        proc = transport.ssh(cfg.target, [cfg.remote_llara_edge, "engines", "build", current],
-                             "engines build", timeout=3600)
-        report["engines"] = proc.stdout.strip().splitlines()[-1:]
     if cfg.bench:
         report["bench"] = _bench(cfg, say)
     report["seconds"] = round(time.perf_counter() - t0, 2)
