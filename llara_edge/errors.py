@@ -53,3 +53,23 @@ class SafetyError(LlaraEdgeError):
 
 class SimError(LlaraEdgeError):
     """The simulator was asked for something it cannot do (unknown task, bad seed, ...)."""
+
+
+class DeployError(DeviceError):
+    """Copying an export to a robot over SSH, or installing it there, failed."""
+
+
+class HostUnreachableError(DeployError):
+    """The robot did not answer on its SSH port (down, wrong address or port, no route)."""
+
+
+class AuthError(DeployError):
+    """The robot refused the SSH login (wrong key or password, unknown or changed host key)."""
+
+
+class DiskFullError(DeployError):
+    """The robot's disk ran out of space while the artifact was copied or installed."""
+
+
+class VerifyError(DeployError):
+    """The copy on the robot does not match the manifest's sha256 (nothing was installed)."""

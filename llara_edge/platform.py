@@ -62,7 +62,10 @@ def probe_platform() -> Probe:
     return Probe("platform", True, detail)
 
 
-def probe_jetson(release: Path = TEGRA_RELEASE, model: Path = DEVICE_TREE_MODEL) -> Probe:
+def probe_jetson(release: Path | None = None, model: Path | None = None) -> Probe:
+    # LLARA_EDGE_TEGRA_RELEASE / LLARA_EDGE_DEVICE_MODEL: fake files (tests, doctor demos)
+    release = Path(release or os.environ.get("LLARA_EDGE_TEGRA_RELEASE") or TEGRA_RELEASE)
+    model = Path(model or os.environ.get("LLARA_EDGE_DEVICE_MODEL") or DEVICE_TREE_MODEL)
     if not release.exists():
         return Probe("jetson", False, f"not a Jetson ({release} absent)")
     l4t = parse_tegra_release(release.read_text(errors="replace")) or "unknown L4T"
@@ -217,15 +220,31 @@ def probe_gpu() -> Probe:
                 return Probe("gpu", True, out.stdout.strip().replace("\n", "; "))
         except (OSError, subprocess.SubprocessError) as exc:
             return Probe("gpu", False, f"nvidia-smi failed: {exc}")
-    if TEGRA_RELEASE.exists():
+    if Path(os.environ.get("LLARA_EDGE_TEGRA_RELEASE") or TEGRA_RELEASE).exists():
         return Probe("gpu", True, "integrated Jetson GPU (nvidia-smi absent; use tegrastats)")
     return Probe("gpu", False, "no NVIDIA GPU found")
+
+
+def probe_l4t_setup() -> Probe:
+    """What tools/setup_l4t.sh would build here (llara_edge/l4t.py), one line."""
+    from llara_edge import l4t
+
+    found = l4t.detect()
+    if found is None:
+        return Probe("l4t setup", False, "not L4T: tools/setup.sh does the workstation set-up")
+    p = l4t.plan(found, os.environ.get("LLARA_EDGE_ORT_GPU_WHEEL") or None)
+    if not p.supported:
+        return Probe("l4t setup", False, p.reason)
+    return Probe("l4t setup", True, f"JetPack {p.jetpack}, {p.model}: llama.cpp "
+                 f"`{p.llama_build}`; {p.venv}; tensorrt: {p.tensorrt}; onnxruntime: "
+                 f"{p.onnxruntime}; torch: {p.torch}")
 
 
 PROBES: dict[str, Callable[[], Probe]] = {
     "platform": probe_platform,
     "cpu": probe_cpu,
     "jetson": probe_jetson,
+    "l4t setup": probe_l4t_setup,
     "gpu": probe_gpu,
     "llama.cpp": probe_llama_cpp,
     "llama.cpp self-test": probe_llama_selftest,

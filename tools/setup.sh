@@ -22,6 +22,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# On a Jetson the robot's set-up takes over, with its own options (--dry-run).
+TEGRA_RELEASE=${LLARA_EDGE_TEGRA_RELEASE:-/etc/nv_tegra_release}
+if [ -f "$TEGRA_RELEASE" ] && [ -f tools/setup_l4t.sh ]; then
+  exec bash tools/setup_l4t.sh "$@"
+fi
+
 DEV=0 LATEST=0 REBUILD=()
 for arg in "$@"; do
   case "$arg" in
@@ -31,11 +37,6 @@ for arg in "$@"; do
     *) echo "usage: bash tools/setup.sh [--dev] [--latest] [--rebuild-llama]" >&2; exit 2 ;;
   esac
 done
-
-TEGRA_RELEASE=${LLARA_EDGE_TEGRA_RELEASE:-/etc/nv_tegra_release}
-if [ -f "$TEGRA_RELEASE" ] && [ -f tools/setup_l4t.sh ]; then
-  exec bash tools/setup_l4t.sh "$@"
-fi
 
 PY=${PYTHON:-python3}
 VENV=.venv

@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("llara_edge.cli.run", "closed loop camera -> policy -> arm (simulator by default)"),
     "calibrate": ("llara_edge.cli.calibrate", "hand-eye or joint calibration into robot config"),
     "bench": ("llara_edge.cli.bench", "latency / accuracy benchmarks and their gates, report"),
+    "verify": ("llara_edge.cli.verify", "check every sha256 of an export directory's manifest"),
+    "engines": ("llara_edge.cli.engines", "build / list / clean TensorRT engines on the device"),
+    "service": ("llara_edge.cli.service", "the robot loop as a systemd service at boot"),
+    "deploy": ("llara_edge.cli.deploy", "copy an export to a robot over SSH, verify, install"),
 }
 DEFAULT_COMMAND = "run"
 # `llara-edge` alone: the closed loop on the simulator with the bundled tiny policy.
