@@ -10,8 +10,11 @@ so its first piece is "▁Step" / "▁The" (sentencepiece's dummy prefix or the 
 Kinds (the strings are those llara_edge.formats writes, numbers as their formatters write them):
 - "llara" (either tool), "llara_pick" (suction), "llara_sweep" (spatula): ONE step
   "Step k: Pick up the <p>NAME</p> at <b>(x,  y)</b>, rotate <r>[r]</r> degrees, and drop it
-  at <b>(x, y)</b>." (k = spec.first_step; no "Step k: " with numbered=False; one or two
-  spaces in the first point); decoding stops after the first step's ".".
+  at <b>(x, y)</b>." (k = spec.first_step, or any of first_step..last_step when last_step is
+  given; no "Step k: " with numbered=False, either form with numbered=None; one or two
+  spaces in the first point); decoding stops after the first step's ".". The runtime
+  compiles ONE grammar with numbered=None and a range of k, and pins the header of each
+  control step (the k its history implies, numbered or not) with kernels.step_header.
 - "llara_detection": "<scene><p>NAME</p> at <b>(cx, cy), {w, h}</b>.\\n...</scene>".
 - "llara_localization": "<p>NAME</p> at <b>(cx, cy), {w, h}</b>.".
 - "llarva": "The next action step: [v1, ..., vn, gripper]"; "llarva_trace" puts
@@ -57,7 +60,8 @@ class GrammarSpec:
     kind: str = "llara"
     names: tuple[str, ...] | None = None  # allowed object names; None: generic names
     first_step: int = 1
-    numbered: bool = True
+    last_step: int | None = None  # "Step k: " for k in first_step..last_step (None: first)
+    numbered: bool | None = True  # None: "Step k: " or no header, the model chooses
     first_point_spaces: tuple[int, ...] = (1, 2)  # released models write 2
     allow_anonymous: bool = False  # also "the object" without tags (history style)
     name_max_bytes: int = 48
@@ -79,6 +83,12 @@ class GrammarSpec:
                 self.decimals, self.trace_max)
         if not all(isinstance(v, int) and v >= 1 for v in ints):
             raise ConfigError(f"grammar integer parameters must be >= 1: {ints}")
+        if self.last_step is not None and (not isinstance(self.last_step, int)
+                                           or self.last_step < self.first_step):
+            raise ConfigError(f"last_step must be an int >= first_step {self.first_step}, "
+                              f"got {self.last_step!r}")
+        if self.numbered not in (True, False, None):
+            raise ConfigError(f"numbered must be True, False or None, got {self.numbered!r}")
         if not self.first_point_spaces or not set(self.first_point_spaces) <= {1, 2}:
             raise ConfigError(f"first_point_spaces must be within (1, 2): "
                               f"{self.first_point_spaces!r}")
@@ -172,8 +182,16 @@ def _llara_step(spec: GrammarSpec, tools: tuple[str, ...]) -> Node:
             lit(", rotate "), rotation, lit(f" degrees, and {closing} at "), _point((1,)),
             lit("."),
         ))
-    prefix = lit(f"Step {spec.first_step}: ") if spec.numbered else lit("")
-    return seq(lit(" "), prefix, alt(*branches))
+    return seq(lit(" "), _step_header(spec), alt(*branches))
+
+
+def _step_header(spec: GrammarSpec) -> Node:
+    """ "Step k: " (k in first_step..last_step), nothing, or either (numbered=None)."""
+    last = spec.first_step if spec.last_step is None else spec.last_step
+    numbered = seq(lit("Step "), uint_range(spec.first_step, last), lit(": "))
+    if spec.numbered is None:
+        return opt(numbered)
+    return numbered if spec.numbered else lit("")
 
 
 def _located(spec: GrammarSpec) -> Node:

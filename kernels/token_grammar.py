@@ -188,11 +188,29 @@ class TokenGrammar:
         if state.dfa == DONE:
             return []
         lit, end = self._literals[state.dfa]
+        return self.forced_literal(state, lit, end)
+
+    def literal(self, dfa_state: int) -> tuple[bytes, int]:
+        """The bytes forced from `dfa_state` up to the next choice, and the state there."""
+        return self._literals[dfa_state]
+
+    def walk(self, dfa_state: int, text: bytes) -> int:
+        """DFA state after `text` from `dfa_state` (-1: the text leaves the language)."""
+        s = dfa_state
+        for b in text:
+            s = int(self.dfa.table[s, b]) if s >= 0 else -1
+        return s
+
+    def forced_literal(self, state: GrammarState, lit: bytes, end: int) -> list[int]:
+        """The tokens forced for byte string `lit` from `state` (DFA state `end` after it):
+        those lying wholly inside `lit` that the tokenizer's canonical encoding of the context
+        + lit + probe continuations agrees on. `forced` passes the DFA's own literal; a caller
+        that pins a choice (kernels.step_header) passes the bytes it pins."""
         if not lit:
             return []
         hist = state.tokens
         for start in _context_starts(hist, self.vocab):
-            key = (state.dfa, hist[start:])
+            key = (state.dfa, hist[start:], lit)
             if key not in self._forced_cache:
                 self._forced_cache[key] = self._forced_run(hist[start:], lit, end)
             run = self._forced_cache[key]

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     """The runtime's engines (RuntimeConfig fields; defaults are RuntimeConfig's own)."""
-    from llara_edge.runtime.config import CACHE_TYPES_K, PROVIDERS, RuntimeConfig
+    from llara_edge.runtime.config import CACHE_TYPES_K, NUMBERINGS, PROVIDERS, RuntimeConfig
 
     d = RuntimeConfig()
     g = parser.add_argument_group("runtime", "engines of the exported artifact (docs/"
@@ -74,6 +74,9 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
                    help="prompt-lookup draft length (0: off)")
     g.add_argument("--n-ctx", type=int, default=d.n_ctx, help="KV-cache positions")
     g.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
+    g.add_argument("--numbering", default=d.numbering, choices=NUMBERINGS,
+                   help="LLaRA answers' 'Step k:' header: numbered from the history, none, "
+                   "or the model's choice (checkpoints trained on both)")
 
 
 def runtime_config(args: argparse.Namespace):
@@ -86,7 +89,8 @@ def runtime_config(args: argparse.Namespace):
                          threads=args.threads, gpu_layers=args.gpu_layers,
                          providers=providers, cache_type_k=args.cache_type_k,
                          draft_tokens=args.draft_tokens, n_ctx=args.n_ctx,
-                         max_new_tokens=args.max_new_tokens, n_joints=N_LLARVA_JOINTS)
+                         max_new_tokens=args.max_new_tokens, n_joints=N_LLARVA_JOINTS,
+                         numbering=args.numbering)
 
 
 def robot_config(args: argparse.Namespace):

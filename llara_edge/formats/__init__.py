@@ -7,8 +7,6 @@ module); parsers are strict and raise only `llara_edge.errors.ParseError` on bad
 from llara_edge.formats.llara import (
     FORMAT_PROMPTS,
     BBox,
-    LlaraPrompt,
-    build_task_text,
     detection_answer,
     detection_prompt,
     format_action,
@@ -19,6 +17,7 @@ from llara_edge.formats.llara import (
     format_scene,
     localization_answer,
     localization_prompt,
+    next_step_number,
 )
 from llara_edge.formats.llarva import (
     LlarvaPrompt,
@@ -34,6 +33,13 @@ from llara_edge.formats.parse import (
     parse_llara_first_step,
     parse_llara_like_eval,
     parse_localization,
+)
+from llara_edge.formats.prompt import (
+    LlaraPrompt,
+    ObjectRef,
+    SceneRef,
+    build_task_text,
+    fill_placeholders,
 )
 from llara_edge.formats.templates import (
     IMAGE_TOKEN,
@@ -61,11 +67,14 @@ __all__ = [
     "ConvTemplate",
     "LlaraPrompt",
     "LlarvaPrompt",
+    "ObjectRef",
     "ProprioHistory",
+    "SceneRef",
     "build_prompt",
     "build_task_text",
     "detection_answer",
     "detection_prompt",
+    "fill_placeholders",
     "format_action",
     "format_answer",
     "format_bbox",
@@ -77,6 +86,7 @@ __all__ = [
     "image_tag",
     "localization_answer",
     "localization_prompt",
+    "next_step_number",
     "one_image_prompt",
     "parse_detection",
     "parse_llara_answer",

@@ -16,6 +16,9 @@ object names written as "object". An answer is one step per line, "Step k: Pick 
 "Step k+1". Released checkpoints write two spaces after the comma of the first point:
 `first_point_spaces=2` reproduces that.
 
+The user prompt itself (instruction, object mentions, VIMA placeholders, scene blocks) is
+built by formats.prompt.LlaraPrompt from these pieces.
+
 Sources (LostXine/LLaRA): `datasets/convert_vima.ipynb` (bbox_format, obj_format,
 get_action_prompt, get_action_info, get_scene_desc, get_obj_loc_desc,
 prepare_behavior_cloning_dataset) and `eval/vima_utils.py` + `eval/eval-llara.py`
@@ -27,11 +30,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
-from llara_edge.actions import PickPlaceAction, Tool
+from llara_edge.actions import PickPlaceAction
 from llara_edge.errors import ConfigError
-from llara_edge.formats.paraphrases import ACTION_PROMPTS, DETECTION_PROMPTS, LOCALIZATION_PROMPTS
+from llara_edge.formats.paraphrases import DETECTION_PROMPTS, LOCALIZATION_PROMPTS
 from llara_edge.formats.templates import IMAGE_TOKEN, check_image_tag
 
 # (cx, cy, w, h): box centre and size, normalised to [0, 1] by image width / height.
@@ -121,30 +123,6 @@ def format_scene(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -> st
     return "<scene>" + "\n".join(lines) + "</scene>"
 
 
-def build_task_text(
-    instruction: str, objects: Mapping[str, BBox | None], describe: bool = True
-) -> str:
-    """Instruction with every object name replaced by `<p>name</p>` (+ its box if `describe`).
-
-    Names match as whole words, longest first; each must occur in the instruction.
-    """
-    if not isinstance(instruction, str) or not instruction or re.search(r"[<>\n]", instruction):
-        raise ConfigError(f"instruction must be one line without '<' or '>': {instruction!r}")
-    if not objects:
-        return instruction
-    texts = {}
-    for name, bbox in objects.items():
-        if describe and bbox is None:
-            raise ConfigError(f"D-inBC needs a bbox for {name!r}")
-        texts[name] = format_object(name, bbox if describe else None)
-    names = sorted(texts, key=len, reverse=True)
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
-    missing = set(names) - set(pattern.findall(instruction))
-    if missing:
-        raise ConfigError(f"object names not found in the instruction: {sorted(missing)}")
-    return pattern.sub(lambda m: texts[m.group(0)], instruction)
-
-
 def _check_spaces(first_point_spaces: int) -> int:
     if first_point_spaces not in (1, 2):
         raise ConfigError(f"first_point_spaces must be 1 or 2, got {first_point_spaces!r}")
@@ -204,57 +182,29 @@ def format_history(actions: Sequence[PickPlaceAction], first_point_spaces: int =
     return HISTORY_HEADER + "\n".join(steps)
 
 
-def _pick(table: tuple[str, ...], index: int, what: str) -> str:
+_HISTORY_STEP_RE = re.compile(r"^Step (\d+): ", re.M)
+
+
+def next_step_number(user_text: str) -> int:
+    """The step a LLaRA answer to `user_text` starts at: 1 + the last "Step i:" of its
+    "You have finished: " history (1 without one), as LLaRA's training data numbers it."""
+    _, sep, history = user_text.rpartition(HISTORY_HEADER)
+    if not sep:
+        return 1
+    steps = [int(m) for m in _HISTORY_STEP_RE.findall("\n" + history)]
+    return max(steps, default=0) + 1
+
+
+def pick_table(table: tuple[str, ...], index: int, what: str) -> str:
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(table):
         raise ConfigError(f"{what} index must be in 0..{len(table) - 1}, got {index!r}")
     return table[index]
 
 
-@dataclass(frozen=True)
-class LlaraPrompt:
-    """A LLaRA behaviour-cloning user prompt (D-inBC when `describe`, else inBC).
-
-    `objects` maps each object name in `instruction` to its bbox (cx, cy, w, h) or None
-    (inBC). `paraphrase` is an index into ACTION_PROMPTS or None for no instruction line
-    (the training notebook writes none; LLaRA's eval picks one, `--prompt-id`).
-    `history_first_point_spaces` is the spacing of past steps in the history (LLaRA's
-    current eval code writes 1; the runs behind its published results wrote 2).
-    """
-
-    instruction: str
-    objects: Mapping[str, BBox | None] = field(default_factory=dict)
-    describe: bool = True
-    paraphrase: int | None = None
-    tool: Tool = "suction"
-    image_tag: str = IMAGE_TOKEN
-    history_first_point_spaces: int = 1
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "objects", dict(self.objects))
-        if self.tool not in FORMAT_PROMPTS:
-            raise ConfigError(f"tool must be one of {sorted(FORMAT_PROMPTS)}, got {self.tool!r}")
-        if self.paraphrase is not None:
-            _pick(ACTION_PROMPTS, self.paraphrase, "paraphrase")
-        check_image_tag(self.image_tag)
-        _check_spaces(self.history_first_point_spaces)
-        self.task_text()  # validates names, boxes and the instruction now, not at render time
-
-    def task_text(self) -> str:
-        """The instruction with objects inlined (the part between <task> and </task>)."""
-        return build_task_text(self.instruction, self.objects, self.describe)
-
-    def render(self, history: Sequence[PickPlaceAction] = ()) -> str:
-        """The full user text; `history` holds the steps already executed, oldest first."""
-        lines = [self.image_tag, f"<task>{self.task_text()}</task>"]
-        if self.paraphrase is not None:
-            lines.append(ACTION_PROMPTS[self.paraphrase])
-        lines.append(FORMAT_PROMPTS[self.tool])
-        return "\n".join(lines) + format_history(history, self.history_first_point_spaces)
-
-
 def detection_prompt(index: int, image_tag: str = IMAGE_TOKEN) -> str:
     """Auxiliary object-detection question (notebook prepare_dt_obj_dec)."""
-    return f"{check_image_tag(image_tag)}\n{_pick(DETECTION_PROMPTS, index, 'detection prompt')}"
+    text = pick_table(DETECTION_PROMPTS, index, "detection prompt")
+    return f"{check_image_tag(image_tag)}\n{text}"
 
 
 def detection_answer(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -> str:
@@ -264,7 +214,7 @@ def detection_answer(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -
 
 def localization_prompt(name: str, index: int, image_tag: str = IMAGE_TOKEN) -> str:
     """Auxiliary localisation question with `{object}` -> `<p>name</p>` (prepare_dt_obj_loc)."""
-    text = _pick(LOCALIZATION_PROMPTS, index, "localization prompt")
+    text = pick_table(LOCALIZATION_PROMPTS, index, "localization prompt")
     return f"{check_image_tag(image_tag)}\n" + text.replace("{object}", format_object(name))
 
 

@@ -24,6 +24,11 @@ Fields:
                  but changed 2 of 6 test actions of tiny-llara vs the reference, so it is
                  opt-in (docs/runtime.md, "K cache")
     max_new_tokens  decoding budget per step (answer tokens)
+    numbering    LLaRA answers' "Step k: " header: "numbered" (k = 1 + the steps in the
+                 prompt's history, as LLaRA writes it), "unnumbered" (no header, as the
+                 action-prediction auxiliary answers), "either" (the model chooses; for
+                 checkpoints trained on both). The parser reads every form the same
+    max_steps    step numbers the LLaRA grammar admits (1..max_steps; one compile serves all)
     draft_tokens speculative decoding from prompt lookup (kernels.prompt_lookup): up to this
                  many answer tokens drafted from the task text and verified in one pass
                  (constrained decoding only; 0: off). Same tokens, fewer passes.
@@ -42,6 +47,7 @@ from pathlib import Path
 from llara_edge.errors import ConfigError
 
 PROVIDERS = ("tensorrt", "cuda", "cpu")
+NUMBERINGS = ("numbered", "unnumbered", "either")  # kernels.step_header's (no import here)
 # K-cache type name (llama.cpp's --cache-type-k) -> ggml.h's enum ggml_type value (llama_cpp
 # exports no GGML_TYPE_BF16); the gguf backend sets llama_context_params.type_k from it.
 # Here, not in backends/gguf.py, so that reading a config imports no backend (and no NumPy).
@@ -64,6 +70,8 @@ class RuntimeConfig:
     gpu_layers: int = 0
     cache_type_k: str = "f16"
     max_new_tokens: int = 256
+    numbering: str = "numbered"
+    max_steps: int = 32
     draft_tokens: int = 16
     n_joints: int = 7
     checkpoint: Path | None = None
@@ -78,7 +86,7 @@ class RuntimeConfig:
         ints = {"threads": (self.threads, 0), "n_ctx": (self.n_ctx, 16),
                 "gpu_layers": (self.gpu_layers, 0), "max_new_tokens": (self.max_new_tokens, 1),
                 "draft_tokens": (self.draft_tokens, 0),
-                "n_joints": (self.n_joints, 1)}
+                "n_joints": (self.n_joints, 1), "max_steps": (self.max_steps, 1)}
         for name, (value, low) in ints.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{name} must be an int >= {low}, got {value!r}")
@@ -94,6 +102,8 @@ class RuntimeConfig:
         if self.cache_type_k not in CACHE_TYPES_K:
             raise ConfigError(f"cache_type_k must be one of {CACHE_TYPES_K}, "
                               f"got {self.cache_type_k!r}")
+        if self.numbering not in NUMBERINGS:
+            raise ConfigError(f"numbering must be one of {NUMBERINGS}, got {self.numbering!r}")
         if not isinstance(self.constrained, bool):
             raise ConfigError(f"constrained must be a bool, got {self.constrained!r}")
 

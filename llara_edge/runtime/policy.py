@@ -27,6 +27,11 @@ decode_constrained with jump forward and, with draft_tokens > 0, prompt-lookup s
 (drafts from the task text, verified in one pass, rolled back where greedy disagrees); the
 answer is well-formed by construction. The parser follows the grammar in use (config.grammar
 when given, else the artifact's policy format).
+LLaRA step grammars are compiled once with every step number 1..config.max_steps and both
+header forms; each act pins the header its task text implies (kernels.step_header): "Step
+k: " with k = 1 + the last step of the prompt's "You have finished: " history
+(formats.next_step_number) under config.numbering "numbered", no header under "unnumbered",
+the model's choice of the two under "either". The forced opening is then per step number.
 constrained=False: free greedy (decode_greedy) to EOS and the strict parser, whose
 ParseError propagates unchanged.
 """
@@ -44,6 +49,7 @@ from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.backends.base import make_backend, make_vision
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
+    next_step_number,
     one_image_prompt,
     parse_llara_first_step,
     parse_llarva_answer,
@@ -56,6 +62,7 @@ from llara_edge.kernels.constrained_decode import (
 )
 from llara_edge.kernels.masked_argmax import masked_argmax
 from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig
+from llara_edge.kernels.step_header import StepHeader
 from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
 from llara_edge.runtime.artifact import Artifact
 from llara_edge.runtime.config import RuntimeConfig
@@ -68,6 +75,15 @@ FORMATS: dict[str, tuple[str, Callable[[str, RuntimeConfig], Action]]] = {
     "llara": ("llara", lambda text, cfg: parse_llara_first_step(text)),
     "llarva": ("llarva", lambda text, cfg: parse_llarva_answer(text, cfg.n_joints)),
 }
+STEP_KINDS = ("llara", "llara_pick", "llara_sweep")  # grammars with a "Step k: " header
+
+
+def grammar_spec(kind: str, config: RuntimeConfig) -> dict:
+    """GrammarSpec options the runtime compiles `kind` with."""
+    spec = {"names": config.object_names, "n_joints": config.n_joints}
+    if kind in STEP_KINDS:
+        spec.update(first_step=1, last_step=config.max_steps, numbered=None)
+    return spec
 
 
 @dataclass(frozen=True)
@@ -95,7 +111,7 @@ class Policy:
         self.template = artifact.template
         kind = config.grammar or FORMATS[fmt][0]  # "llarva_trace" answers parse as llarva
         self._parse = FORMATS["llarva" if kind.startswith("llarva") else "llara"][1]
-        self._opening, self._opening_state = prefill_prefix(grammar)
+        self._openings: dict[int, tuple] = {}  # step number -> (grammar, opening, state)
         self._prefix_ids = self._split(self.prompt_ids(""))[0]
         t0 = time.perf_counter()
         backend.set_prefix([self._prefix_ids])
@@ -113,8 +129,8 @@ class Policy:
         """One vision pass and one masked argmax, so JIT compilation (numba kernels) and
         first-run allocations happen at load, not in the first control step."""
         self.vision.encode(np.full((size, size, 3), 128, np.uint8), dict.fromkeys(STAGES, 0.0))
-        masked_argmax(np.zeros(self.backend.n_vocab, np.float32),
-                      self.grammar.mask(self._opening_state))
+        grammar, _, state = self._opening_for("")
+        masked_argmax(np.zeros(self.backend.n_vocab, np.float32), grammar.mask(state))
 
     @classmethod
     def load(cls, artifact_dir: str | Path, config: RuntimeConfig | None = None) -> Policy:
@@ -129,7 +145,7 @@ class Policy:
             t2 = time.perf_counter()
             kind = config.grammar or FORMATS.get(artifact.policy_format, ("llara",))[0]
             grammar = grammar_for(kind, tokenizer, backend.n_vocab, config.grammar_cache_dir,
-                                  names=config.object_names, n_joints=config.n_joints)
+                                  **grammar_spec(kind, config))
             t3 = time.perf_counter()
             timings = {"verify": t1 - t0, "engines": t2 - t1, "grammar": t3 - t2}
             return cls(artifact, config, backend, vision, tokenizer, grammar, timings)
@@ -151,35 +167,49 @@ class Policy:
         return ids[:cut], ids[cut + 1 :]
 
     # --- one control step --------------------------------------------------------------
-    def _prefill(self, embeds: np.ndarray, prefix: list[int], tail: list[int]) -> np.ndarray:
+    def _opening_for(self, task: str) -> tuple:
+        """(grammar or its step view, forced opening ids, state after it) for `task`."""
+        step = 1
+        if self.grammar.spec.kind in STEP_KINDS and self.config.numbering != "unnumbered":
+            step = next_step_number(task)
+        if step not in self._openings:
+            grammar = self.grammar
+            if grammar.spec.kind in STEP_KINDS:
+                grammar = StepHeader(grammar, step, self.config.numbering)
+            self._openings[step] = (grammar, *prefill_prefix(grammar))
+        return self._openings[step]
+
+    def _prefill(self, embeds: np.ndarray, prefix: list[int], tail: list[int],
+                 opening: list[int]) -> np.ndarray:
         if prefix != self._prefix_ids or self.backend.n_prefix != len(prefix):
             self.backend.set_prefix([prefix])  # another template: a new prefix
             self._prefix_ids = prefix
         else:
             self.backend.reset_to_prefix()
-        opening = self._opening if self.config.constrained else []
+        opening = opening if self.config.constrained else []
         return self.backend.prefill([embeds, tail + opening])
 
-    def _lookahead(self, tail: list[int]) -> Lookahead | None:
+    def _lookahead(self, tail: list[int], opening: list[int]) -> Lookahead | None:
         """Prompt-lookup drafts over the task text (None when draft_tokens is 0)."""
         if not self.config.draft_tokens:
             return None
         look = PromptLookup(tail, PromptLookupConfig(max_draft=self.config.draft_tokens))
-        opening = self._opening  # the answer's n-grams start inside the prefilled opening
+        # the answer's n-grams start inside the prefilled opening
         return Lookahead(lambda answer: look([*opening, *answer]), self.backend.rollback,
                          look.feedback)
 
-    def _decode(self, logits: np.ndarray, tail: list[int]):
+    def _decode(self, logits: np.ndarray, tail: list[int], opened: tuple):
         budget = self.config.max_new_tokens
         if not self.config.constrained:
             return [], decode_greedy(self.backend.extend, logits, self.tokenizer.eos_id, budget)
-        if len(self._opening) >= budget:
+        grammar, opening, state = opened
+        if len(opening) >= budget:
             raise ConfigError(f"max_new_tokens {budget} leaves no room after the forced "
-                              f"opening of {len(self._opening)} tokens")
-        result = decode_constrained(self.backend.extend, self.grammar, logits,
-                                    budget - len(self._opening), self._opening_state,
-                                    self._lookahead(tail))
-        return self._opening, result
+                              f"opening of {len(opening)} tokens")
+        result = decode_constrained(self.backend.extend, grammar, logits,
+                                    budget - len(opening), state,
+                                    self._lookahead(tail, opening))
+        return opening, result
 
     def act(self, rgb: np.ndarray, task: str) -> PolicyStep:
         """Frame + task -> answer and typed action (ParseError only when unconstrained)."""
@@ -188,10 +218,11 @@ class Policy:
         embeds = self.vision.encode(rgb, timings)
         t0 = time.perf_counter()
         prefix, tail = self._split(self.prompt_ids(task))
+        opened = self._opening_for(task)
         t1 = time.perf_counter()
-        logits = self._prefill(embeds, prefix, tail)
+        logits = self._prefill(embeds, prefix, tail, opened[1])
         t2 = time.perf_counter()
-        opening, result = self._decode(logits, tail)
+        opening, result = self._decode(logits, tail, opened)
         t3 = time.perf_counter()
         tokens = [*opening, *result.tokens]
         text = self.tokenizer.decode(tokens).strip()

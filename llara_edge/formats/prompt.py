@@ -1,0 +1,225 @@
+"""LLaRA's user prompt: the task text with its objects inlined, then the fixed lines.
+
+Contract:
+    LlaraPrompt(instruction, objects=(), describe=True, paraphrase=None, tool="suction",
+                image_tag="<image>", history_first_point_spaces=1, assets={})
+    prompt.task_text() -> str        # what goes between <task> and </task>
+    prompt.render(history=()) -> str # the whole user text (FORMATS.md §2)
+
+Two ways to say where the objects are, both byte for byte as LLaRA writes them:
+- plain words: `objects` is an ordered sequence of mentions (name, bbox or None) or a mapping
+  name -> bbox. Every name must occur in the instruction as whole words (longest name first);
+  the i-th occurrence of a name takes the i-th mention of that name, so "X is kobar than X"
+  with two mentions of X gets two boxes. A name with one mention fills all its occurrences;
+  a name with several mentions needs exactly as many occurrences.
+- VIMA placeholders: the instruction keeps VIMA's `{key}` placeholders (the prompt template
+  of a VIMA task, "Put the {dragged_texture} object in {scene} into the {base_texture}
+  object.") and `assets` maps each key to an ObjectRef or a SceneRef, filled as LLaRA's
+  eval/vima_utils.py prepare_prompt does in its oracle mode 'o' (describe=True) and in its
+  plain mode (describe=False): an object becomes `<p>name</p> at <b>(cx, cy), {w, h}</b>`
+  (plain: `<p>name</p>`); a scene becomes `<scene><p>a</p> at <b>...</b>.\\n<p>b</p> at
+  <b>...</b>.</scene>` (plain: `<scene>{key}</scene>`, the key's own word). Every occurrence
+  of a key gets the same text (prepare_prompt's str.replace); multi-image mode 'v' is not
+  supported (the runtime feeds one image).
+An instruction may also hold scene blocks already written (`<scene>...</scene>` with one
+valid `<p>name</p> at <b>...</b>.` line per object, as in a LLaRA data set's task text):
+they are kept as they are, checked, and names are matched only outside them. Anything else
+with '<', '>' or a newline is refused (ConfigError).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from llara_edge.actions import Tool
+from llara_edge.errors import ConfigError
+from llara_edge.formats.llara import (
+    FORMAT_PROMPTS,
+    NAME_PATTERN,
+    BBox,
+    _check_spaces,
+    check_bbox,
+    check_name,
+    format_history,
+    format_object,
+    format_scene,
+    pick_table,
+)
+from llara_edge.formats.paraphrases import ACTION_PROMPTS
+from llara_edge.formats.templates import IMAGE_TOKEN, check_image_tag
+
+Mention = tuple[str, BBox | None]
+_NUM = r"(?:0\.\d{3}|1\.000)"
+_SCENE_LINE = (rf"<p>{NAME_PATTERN}</p> at <b>\({_NUM}, {_NUM}\), \{{{_NUM}, {_NUM}\}}</b>\.")
+_SCENE_RE = re.compile(rf"<scene>{_SCENE_LINE}(?:\n{_SCENE_LINE})*</scene>")
+_SCENE_SPLIT = re.compile(r"(<scene>.*?</scene>)", re.S)
+_PLACEHOLDER = re.compile(r"\{.+?\}")  # prepare_prompt's re.findall(r'\{.+?\}', p)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One object a VIMA placeholder stands for: its name and box (cx, cy, w, h)."""
+
+    name: str
+    bbox: BBox | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if self.bbox is not None:
+            object.__setattr__(self, "bbox", check_bbox(self.bbox))
+
+
+@dataclass(frozen=True)
+class SceneRef:
+    """A scene image a VIMA placeholder stands for: its objects, in the detector's order."""
+
+    objects: tuple[tuple[str, BBox], ...]
+
+    def __post_init__(self) -> None:
+        objs = tuple((check_name(n), check_bbox(b)) for n, b in self.objects)
+        if not objs:
+            raise ConfigError("a scene needs at least one object")
+        object.__setattr__(self, "objects", objs)
+
+
+def normalise_mentions(objects: Mapping[str, BBox | None] | Sequence[Mention]) -> tuple:
+    """Ordered (name, bbox or None) mentions from a mapping or a sequence of pairs."""
+    pairs = list(objects.items()) if isinstance(objects, Mapping) else list(objects)
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise ConfigError(f"an object mention is (name, bbox or None), got {pair!r}")
+        name, bbox = pair
+        out.append((check_name(name), None if bbox is None else check_bbox(bbox)))
+    return tuple(out)
+
+
+def _segments(instruction: str) -> list[tuple[str, bool]]:
+    """(text, is_scene_block) pieces; plain pieces must hold no '<', '>' or newline."""
+    if not isinstance(instruction, str) or not instruction:
+        raise ConfigError(f"instruction must be a non-empty string, got {instruction!r}")
+    out = []
+    for piece in _SCENE_SPLIT.split(instruction):
+        scene = piece.startswith("<scene>")
+        if scene and not _SCENE_RE.fullmatch(piece):
+            raise ConfigError(f"malformed scene block in the instruction: {piece!r}")
+        if not scene and re.search(r"[<>\n]", piece):
+            raise ConfigError("instruction must be one line without '<' or '>' outside "
+                              f"<scene>...</scene> blocks: {instruction!r}")
+        if piece:
+            out.append((piece, scene))
+    return out
+
+
+def inline_mentions(instruction: str, mentions: Sequence[Mention], describe: bool) -> str:
+    """Replace each name occurrence with `<p>name</p>` (+ its box if `describe`)."""
+    segments = _segments(instruction)
+    if not mentions:
+        return instruction
+    by_name: dict[str, list[BBox | None]] = {}
+    for name, bbox in mentions:
+        if describe and bbox is None:
+            raise ConfigError(f"D-inBC needs a bbox for {name!r}")
+        by_name.setdefault(name, []).append(bbox)
+    names = sorted(by_name, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
+    found = [m for text, scene in segments if not scene for m in pattern.findall(text)]
+    for name, boxes in by_name.items():
+        n = found.count(name)
+        if n == 0:
+            raise ConfigError(f"object name {name!r} not found in the instruction")
+        if len(boxes) > 1 and n != len(boxes):
+            raise ConfigError(f"{name!r} has {len(boxes)} mentions but occurs {n} times")
+    seen: dict[str, int] = {}
+
+    def fill(m: re.Match) -> str:
+        name = m.group(0)
+        boxes, i = by_name[name], seen.get(name, 0)
+        seen[name] = i + 1
+        return format_object(name, boxes[min(i, len(boxes) - 1)] if describe else None)
+
+    return "".join(text if scene else pattern.sub(fill, text) for text, scene in segments)
+
+
+def _asset_text(key: str, asset: ObjectRef | SceneRef, describe: bool) -> str:
+    if isinstance(asset, SceneRef):
+        return format_scene(asset.objects) if describe else f"<scene>{key}</scene>"
+    if not isinstance(asset, ObjectRef):
+        raise ConfigError(f"asset {key!r} must be an ObjectRef or a SceneRef, got {asset!r}")
+    if describe and asset.bbox is None:
+        raise ConfigError(f"D-inBC needs a bbox for asset {key!r}")
+    return format_object(asset.name, asset.bbox if describe else None)
+
+
+def fill_placeholders(template: str, assets: Mapping[str, ObjectRef | SceneRef],
+                      describe: bool, text: str | None = None) -> str:
+    """VIMA `{key}` placeholders of `template` -> object / scene text, in order of
+    appearance, replaced in `text` (default: the template itself; the prompt passes the
+    template with its plain mentions already inlined, whose boxes hold braces too)."""
+    keys = [ref[1:-1] for ref in _PLACEHOLDER.findall(template)]
+    missing = sorted({k for k in keys if k not in assets})
+    if missing:
+        raise ConfigError(f"no asset for placeholders {missing}")
+    unused = sorted(set(assets) - set(keys))
+    if unused:
+        raise ConfigError(f"assets not in the instruction: {unused}")
+    text = template if text is None else text
+    for key in dict.fromkeys(keys):
+        text = text.replace("{" + key + "}", _asset_text(key, assets[key], describe))
+    return text
+
+
+@dataclass(frozen=True)
+class LlaraPrompt:
+    """A LLaRA behaviour-cloning user prompt (D-inBC when `describe`, else inBC).
+
+    `objects`: ordered mentions (name, bbox) or a mapping name -> bbox (module contract);
+    `assets`: VIMA placeholders -> ObjectRef / SceneRef. `paraphrase` is an index into
+    ACTION_PROMPTS or None for no instruction line (the training notebook writes none;
+    LLaRA's eval picks one, `--prompt-id`). `history_first_point_spaces` is the spacing of
+    past steps in the history (LLaRA's current eval code writes 1; the runs behind its
+    published results wrote 2).
+    """
+
+    instruction: str
+    objects: Mapping[str, BBox | None] | Sequence[Mention] = ()
+    describe: bool = True
+    paraphrase: int | None = None
+    tool: Tool = "suction"
+    image_tag: str = IMAGE_TOKEN
+    history_first_point_spaces: int = 1
+    assets: Mapping[str, ObjectRef | SceneRef] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objects", normalise_mentions(self.objects))
+        object.__setattr__(self, "assets", dict(self.assets))
+        if self.tool not in FORMAT_PROMPTS:
+            raise ConfigError(f"tool must be one of {sorted(FORMAT_PROMPTS)}, got {self.tool!r}")
+        if self.paraphrase is not None:
+            pick_table(ACTION_PROMPTS, self.paraphrase, "paraphrase")
+        check_image_tag(self.image_tag)
+        _check_spaces(self.history_first_point_spaces)
+        self.task_text()  # validates names, boxes and the instruction now, not at render time
+
+    def task_text(self) -> str:
+        """The instruction with objects inlined (the part between <task> and </task>)."""
+        text = inline_mentions(self.instruction, self.objects, self.describe)
+        if self.assets or _PLACEHOLDER.search(self.instruction):
+            text = fill_placeholders(self.instruction, self.assets, self.describe, text)
+        return text
+
+    def render(self, history: Sequence = ()) -> str:
+        """The full user text; `history` holds the steps already executed, oldest first."""
+        lines = [self.image_tag, f"<task>{self.task_text()}</task>"]
+        if self.paraphrase is not None:
+            lines.append(ACTION_PROMPTS[self.paraphrase])
+        lines.append(FORMAT_PROMPTS[self.tool])
+        return "\n".join(lines) + format_history(history, self.history_first_point_spaces)
+
+
+def build_task_text(instruction: str, objects: Mapping[str, BBox | None] | Sequence[Mention],
+                    describe: bool = True) -> str:
+    """The instruction with its object mentions inlined (plain-words form)."""
+    return inline_mentions(instruction, normalise_mentions(objects), describe)
