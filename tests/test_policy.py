@@ -179,3 +179,32 @@ def test_tampered_artifacts_are_refused_with_the_file_named(art, make_config, tm
 def test_frames_must_be_rgb_uint8(policies, cases):
     with pytest.raises(ConfigError, match="uint8"):
         policies["gguf"].act(cases[0].rgb.astype(np.float32), cases[0].user_text)
+
+
+def _with_history(user_text: str, n: int) -> str:
+    from llara_edge.actions import PickPlaceAction
+    from llara_edge.formats import format_history
+
+    acts = [PickPlaceAction((0.2 + 0.1 * i, 0.3), (0.6, 0.5), 0) for i in range(n)]
+    return user_text + format_history(acts)
+
+
+def test_step_number_follows_the_history(policies, art, make_config, cases):
+    """The answer's header is "Step k+1:" after k finished steps (one compiled grammar),
+    none under numbering="unnumbered", and both parse to the same kind of action."""
+    with Policy.load(art, make_config(n_ctx=1536)) as policy:
+        for k in (0, 1, 3):
+            step = policy.act(cases[0].rgb, _with_history(cases[0].user_text, k))
+            assert step.text.startswith(f"Step {k + 1}: "), step.text
+        assert len(policy._openings) == 3  # one opening per step number, one grammar
+    with Policy.load(art, make_config(numbering="unnumbered", n_ctx=1536)) as plain:
+        step = plain.act(cases[0].rgb, _with_history(cases[0].user_text, 2))
+        assert not step.text.startswith("Step") and step.action.pick is not None
+    with Policy.load(art, make_config(numbering="either", n_ctx=1536)) as either:
+        step = either.act(cases[0].rgb, _with_history(cases[0].user_text, 2))
+        assert step.text.startswith(("Step 3: ", "Pick", "Sweep")), step.text
+    with pytest.raises(ConfigError, match="numbering"):
+        make_config(numbering="maybe")
+    with Policy.load(art, make_config(max_steps=2, n_ctx=1536)) as short:
+        with pytest.raises(ConfigError, match="max_steps"):
+            short.act(cases[0].rgb, _with_history(cases[0].user_text, 2))

@@ -143,6 +143,12 @@ def inline_mentions(instruction: str, mentions: Sequence[Mention], describe: boo
     return "".join(text if scene else pattern.sub(fill, text) for text, scene in segments)
 
 
+def placeholders(instruction: str) -> list[str]:
+    """VIMA placeholder keys in order of appearance, outside written scene blocks."""
+    return [ref[1:-1] for text, scene in _segments(instruction) if not scene
+            for ref in _PLACEHOLDER.findall(text)]
+
+
 def _asset_text(key: str, asset: ObjectRef | SceneRef, describe: bool) -> str:
     if isinstance(asset, SceneRef):
         return format_scene(asset.objects) if describe else f"<scene>{key}</scene>"
@@ -158,7 +164,7 @@ def fill_placeholders(template: str, assets: Mapping[str, ObjectRef | SceneRef],
     """VIMA `{key}` placeholders of `template` -> object / scene text, in order of
     appearance, replaced in `text` (default: the template itself; the prompt passes the
     template with its plain mentions already inlined, whose boxes hold braces too)."""
-    keys = [ref[1:-1] for ref in _PLACEHOLDER.findall(template)]
+    keys = placeholders(template)
     missing = sorted({k for k in keys if k not in assets})
     if missing:
         raise ConfigError(f"no asset for placeholders {missing}")
@@ -206,7 +212,7 @@ class LlaraPrompt:
     def task_text(self) -> str:
         """The instruction with objects inlined (the part between <task> and </task>)."""
         text = inline_mentions(self.instruction, self.objects, self.describe)
-        if self.assets or _PLACEHOLDER.search(self.instruction):
+        if self.assets or placeholders(self.instruction):
             text = fill_placeholders(self.instruction, self.assets, self.describe, text)
         return text
 
