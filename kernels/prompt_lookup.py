@@ -1,7 +1,8 @@
 """Prompt-lookup drafts for speculative constrained decoding (no draft model needed).
 
 Contract:
-    draft = PromptLookup(source_ids, PromptLookupConfig(max_draft=16, ngram_max=4, ngram_min=2))
+    draft = PromptLookup(source_ids, PromptLookupConfig(max_draft=16, ngram_max=4, ngram_min=2),
+                         aliases={id_of_two_spaces: id_of_one_space})
     draft(answer_ids) -> list[int]   # up to `draft.limit` tokens that followed, in
                                      # source_ids, every kept occurrence of the longest
                                      # suffix of answer_ids found there
@@ -30,6 +31,13 @@ kernels.constrained_decode.Lookahead) caps the next drafts at `miss_draft` token
 draft was rejected, until one is accepted whole, then max_draft again. The prompt's box is
 worth copying only while the model copies it (visual manipulation); where it does not
 (rotate, scene understanding) short drafts waste less.
+
+Aliases: ids looked up as another id (source and answer alike). Released LLaRA checkpoints
+write two spaces after the first point's comma, "(0.312,  0.617)", where the prompt's box has
+one: with the real LLaMA vocabulary that is the piece "▁▁" against "▁", and without an alias
+the n-grams after it match nothing until three more digits are chosen one pass each.
+`whitespace_aliases(token_bytes)` gives every all-space piece one key (drafts are still
+copied from the source's own ids; only the matching is aliased).
 
 `reference_lookup` is the plain brute-force scan the tests compare against.
 """
@@ -63,20 +71,24 @@ class PromptLookupConfig:
 class PromptLookup:
     """Drafts answer continuations from one prompt's token ids (one instance per step)."""
 
-    def __init__(self, source_ids: Sequence[int], config: PromptLookupConfig | None = None):
+    def __init__(self, source_ids: Sequence[int], config: PromptLookupConfig | None = None,
+                 aliases: dict[int, int] | None = None):
         self.cfg = config or PromptLookupConfig()
+        self.aliases = dict(aliases or {})
         self.source = [int(t) for t in source_ids]
+        keyed = [self.aliases.get(t, t) for t in self.source]  # n-gram keys, aliases applied
         self._cursor = 0  # end of the previous draft's source span
         self.limit = self.cfg.max_draft  # tokens of the next draft (feedback adapts it)
         # n-gram -> start positions (ascending) whose continuation exists
         self._index: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for n in range(self.cfg.ngram_min, self.cfg.ngram_max + 1):
             for i in range(len(self.source) - n):
-                self._index[tuple(self.source[i:i + n])].append(i)
+                self._index[tuple(keyed[i:i + n])].append(i)
 
     def __call__(self, answer_ids: Sequence[int]) -> list[int]:
+        alias = self.aliases.get
         for n in range(min(self.cfg.ngram_max, len(answer_ids)), self.cfg.ngram_min - 1, -1):
-            starts = self._index.get(tuple(answer_ids[-n:]))
+            starts = self._index.get(tuple(alias(int(t), int(t)) for t in answer_ids[-n:]))
             if not starts:
                 continue
             starts = [s for s in starts if s + n >= self._cursor] or starts
@@ -103,15 +115,25 @@ def _common_prefix(source: list[int], starts: list[int], limit: int) -> list[int
     return first
 
 
+def whitespace_aliases(token_bytes: Sequence[bytes | None]) -> dict[int, int]:
+    """Every all-space piece (one space or more; a vocabulary may hold several one-space
+    pieces, e.g. "▁" and the byte piece <0x20>) keyed as the lowest such id ({} if none)."""
+    spaces = [i for i, b in enumerate(token_bytes) if b and b.strip(b" ") == b""]
+    return {i: spaces[0] for i in spaces[1:]} if len(spaces) > 1 else {}
+
+
 def reference_lookup(source: Sequence[int], answer: Sequence[int], cursor: int,
-                     cfg: PromptLookupConfig, limit: int | None = None) -> tuple[list[int], int]:
+                     cfg: PromptLookupConfig, limit: int | None = None,
+                     aliases: dict[int, int] | None = None) -> tuple[list[int], int]:
     """Brute-force twin of PromptLookup.__call__ at draft limit `limit` (None: max_draft):
     (draft, new cursor)."""
     source, answer = list(source), list(answer)
+    aliases = aliases or {}
+    keyed = [aliases.get(t, t) for t in source]
     limit = cfg.max_draft if limit is None else limit
     for n in range(min(cfg.ngram_max, len(answer)), cfg.ngram_min - 1, -1):
-        key = answer[-n:]
-        starts = [i for i in range(len(source) - n) if source[i:i + n] == key]
+        key = [aliases.get(t, t) for t in answer[-n:]]
+        starts = [i for i in range(len(source) - n) if keyed[i:i + n] == key]
         if not starts:
             continue
         starts = [s for s in starts if s + n >= cursor] or starts

@@ -14,7 +14,12 @@ from kernel_corpus import random_action, train_test_tokenizer
 from llara_edge.errors import ConfigError
 from llara_edge.formats import format_answer
 from llara_edge.kernels.constrained_decode import Lookahead, decode_constrained, prefill_prefix
-from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig, reference_lookup
+from llara_edge.kernels.prompt_lookup import (
+    PromptLookup,
+    PromptLookupConfig,
+    reference_lookup,
+    whitespace_aliases,
+)
 from llara_edge.kernels.token_grammar import compile_grammar
 from llara_edge.kernels.token_vocab import TokenVocab
 
@@ -36,18 +41,30 @@ def test_lookup_matches_the_brute_force_reference(seed):
     cfg = PromptLookupConfig(max_draft=top, ngram_max=4, ngram_min=2,
                              miss_draft=int(rng.integers(1, top + 3)))
     source = rng.integers(0, 6, size=200).tolist()  # small alphabet: many repeated n-grams
-    fast, cursor = PromptLookup(source, cfg), 0
+    aliases = {5: 4} if seed % 2 else None  # odd seeds: 5 is looked up as 4 (cf. "▁▁")
+    fast, cursor = PromptLookup(source, cfg, aliases), 0
     answer: list[int] = []
     drafted = 0
     for _ in range(60):
         answer.append(int(rng.integers(0, 6)))
-        want, cursor = reference_lookup(source, answer, cursor, cfg, fast.limit)
+        want, cursor = reference_lookup(source, answer, cursor, cfg, fast.limit, aliases)
         got = fast(answer)
         assert got == want
         drafted += bool(got)
         if got:  # the decoder's report: a random accepted count
             fast.feedback(len(got), int(rng.integers(0, len(got) + 1)))
     assert drafted > 5
+
+
+def test_whitespace_aliases_let_two_spaces_match_one():
+    pieces = (None, b" ", b"  ", b"   ", b",", b"0", b".", b"6", b"1", b" \n")
+    aliases = whitespace_aliases(pieces)
+    assert aliases == {2: 1, 3: 1}
+    assert whitespace_aliases((b" ", b"a", b"  ", b" ")) == {2: 0, 3: 0}
+    prompt = [4, 1, 5, 6, 6, 1, 7]  # ", 0.61"... as the box writes it
+    assert PromptLookup(prompt, PromptLookupConfig(ngram_min=2), aliases)([4, 2]) == [5, 6, 6, 1, 7]
+    assert PromptLookup(prompt, PromptLookupConfig(ngram_min=2))([4, 2]) == []
+    assert whitespace_aliases((b"a", b"  ")) == {}  # one space piece: nothing to alias
 
 
 def test_lookup_prefers_the_span_after_the_previous_draft():

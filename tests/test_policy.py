@@ -205,6 +205,6 @@ def test_step_number_follows_the_history(policies, art, make_config, cases):
         assert step.text.startswith(("Step 3: ", "Pick", "Sweep")), step.text
     with pytest.raises(ConfigError, match="numbering"):
         make_config(numbering="maybe")
-    with Policy.load(art, make_config(max_steps=2, n_ctx=1536)) as short:
-        with pytest.raises(ConfigError, match="max_steps"):
-            short.act(cases[0].rgb, _with_history(cases[0].user_text, 2))
+    with (Policy.load(art, make_config(max_steps=2, n_ctx=1536)) as short,
+          pytest.raises(ConfigError, match="max_steps")):
+        short.act(cases[0].rgb, _with_history(cases[0].user_text, 2))

@@ -61,7 +61,7 @@ from llara_edge.kernels.constrained_decode import (
     prefill_prefix,
 )
 from llara_edge.kernels.masked_argmax import masked_argmax
-from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig
+from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
 from llara_edge.kernels.step_header import StepHeader
 from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
 from llara_edge.runtime.artifact import Artifact
@@ -112,6 +112,7 @@ class Policy:
         kind = config.grammar or FORMATS[fmt][0]  # "llarva_trace" answers parse as llarva
         self._parse = FORMATS["llarva" if kind.startswith("llarva") else "llara"][1]
         self._openings: dict[int, tuple] = {}  # step number -> (grammar, opening, state)
+        self._aliases = whitespace_aliases(grammar.vocab.token_bytes)  # "▁▁" drafts as "▁"
         self._prefix_ids = self._split(self.prompt_ids(""))[0]
         t0 = time.perf_counter()
         backend.set_prefix([self._prefix_ids])
@@ -193,7 +194,8 @@ class Policy:
         """Prompt-lookup drafts over the task text (None when draft_tokens is 0)."""
         if not self.config.draft_tokens:
             return None
-        look = PromptLookup(tail, PromptLookupConfig(max_draft=self.config.draft_tokens))
+        look = PromptLookup(tail, PromptLookupConfig(max_draft=self.config.draft_tokens),
+                            self._aliases)
         # the answer's n-grams start inside the prefilled opening
         return Lookahead(lambda answer: look([*opening, *answer]), self.backend.rollback,
                          look.feedback)
