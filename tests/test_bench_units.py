@@ -238,3 +238,12 @@ def test_big_steps_use_the_candidate_only_where_the_1b_export_has_it():
     assert steps_spec("gguf:q8_0:onnx+fused", variants) == "gguf:q8_0:onnx+fused"
     assert steps_spec("gguf:f32", variants) == "gguf:q4_k_m"  # a tiny-only variant
     assert steps_spec("onnx", variants) == "gguf:q4_k_m"
+
+
+def test_multistep_header_counts():
+    from llara_edge.benchmarks.bench_multistep import header_counts
+
+    pairs = [(1, "Step 1: Pick"), (2, "Step 2: Pick"), (3, "Step 1: Pick"), (4, "Step 3: x"),
+             (2, "Pick up the"), (5, " Step 5: Sweep")]
+    assert header_counts(pairs) == {"later_answers": 5, "history_plus_1": 2, "step_1": 1,
+                                    "other": 1, "unnumbered": 1}
