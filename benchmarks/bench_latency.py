@@ -14,7 +14,9 @@ What one run measures (tiny trained policy, exported once and cached):
   control Hz (1 / step p50), parse failures, and the action of every step. Runners take
   turns frame by frame (round robin), so slow drifts of the machine hit all of them alike.
 - ratios of the candidate against the in-run baselines (p50 over p50: < 1 is faster) and the
-  identical-action check against each baseline on the same measured frames;
+  identical-action check against each baseline on the same measured frames; without torch
+  (a robot's set-up) the quick configuration drops the hf-generate baseline and says so in
+  "skipped_baselines" (hf_baseline None; its ratios are then absent, not invented);
 - the candidate against its free-greedy twin on the same engines and weights (specs.free_twin,
   added to the runners when absent): identical actions on the steps where the twin's free
   answer is well-formed, the twin's parse failures, and forward passes per action (the
@@ -52,7 +54,7 @@ class LatencyConfig:
     artifact: Path | None = None  # None: export the checkpoint (cached)
     runners: tuple[str, ...] = DEFAULT_RUNNERS
     candidate: str = "gguf:q4_k_m"
-    hf_baseline: str = "hf-generate"
+    hf_baseline: str | None = "hf-generate"  # None: no HF baseline (a robot without torch)
     stock_baseline: str = "stock-gbnf:q4_k_m"
     frames: int = 8
     warmup: int = 2
@@ -74,6 +76,8 @@ class LatencyConfig:
         for spec in self.runners:
             parse_spec(spec)
         for name in ("candidate", "hf_baseline", "stock_baseline"):
+            if name == "hf_baseline" and self.hf_baseline is None:
+                continue
             if getattr(self, name) not in self.runners:
                 raise ConfigError(f"{name} {getattr(self, name)!r} is not among the runners")
         if self.frames < 1 or self.steps < 1 or self.warmup < 0:
@@ -97,11 +101,29 @@ class LatencyConfig:
         base = {"runners": ("gguf:q4_k_m", "hf-generate", "stock-gbnf:q4_k_m"),
                 "frames": 2, "warmup": 1, "steps": 4, "cold_start": False, "loop_episodes": 0,
                 "big_model": False, "membw_mib": 32, "quick": True, "threads": 1}
+        if torch_missing() and "hf_baseline" not in overrides:
+            base["runners"] = tuple(r for r in base["runners"] if r != cls.hf_baseline)
+            base["hf_baseline"] = None
         base.update(overrides)
         runners = base["runners"]
         if base.get("candidate", cls.candidate) not in runners:
             base["runners"] = (base.get("candidate", cls.candidate), *runners)
         return cls(**base)
+
+
+def torch_missing() -> str | None:
+    """Why the HF generate baseline cannot run here (None: it can). A robot set up without
+    torch (tools/setup_l4t.sh) still runs the quick suite: the candidate, its free-greedy
+    twin and the stock llama.cpp baseline, which need no torch."""
+    from importlib.util import find_spec
+
+    for name in ("torch", "transformers"):
+        try:
+            if find_spec(name) is None:
+                return f"{name} is not installed: the hf-generate baseline is skipped"
+        except (ImportError, ValueError):
+            return f"{name} cannot be imported: the hf-generate baseline is skipped"
+    return None
 
 
 def _runner_summary(records: list[StepRecord]) -> dict:
@@ -153,7 +175,7 @@ def _comparisons(records: dict[str, list], summary: dict, cfg: LatencyConfig) ->
     for name, recs in records.items():
         row = {}
         for label, base in (("hf_generate", cfg.hf_baseline), ("stock_gbnf", cfg.stock_baseline)):
-            if name == base:
+            if name == base or base is None:
                 continue
             same = [same_action(a.action, b.action) for a, b in
                     zip(recs, records[base], strict=True)]
@@ -188,6 +210,8 @@ def _metrics(summary: dict, comp: dict, cfg: LatencyConfig, cold: dict) -> dict[
         m[f"latency.runner.{name}.parse_failures"] = s["parse_failures"]
     cand, c = cfg.candidate, comp[cfg.candidate]
     for label in ("hf_generate", "stock_gbnf"):
+        if label not in c:  # no such baseline in this run (hf_baseline None)
+            continue
         m[f"latency.candidate.step_p50_over_{label}"] = c[label]["step_p50_ratio"]
         m[f"latency.candidate.identical_actions_{label}"] = (
             c[label]["identical_actions"] / c[label]["compared"])
@@ -198,7 +222,7 @@ def _metrics(summary: dict, comp: dict, cfg: LatencyConfig, cold: dict) -> dict[
             free["identical_actions"] / free["compared"])
     if free and free["forward_passes_ratio"] is not None:
         m["latency.candidate.forward_passes_over_free_greedy"] = free["forward_passes_ratio"]
-    hf_passes = summary[cfg.hf_baseline]["forward_passes_mean"]
+    hf_passes = summary[cfg.hf_baseline]["forward_passes_mean"] if cfg.hf_baseline else None
     if hf_passes:
         m["latency.candidate.forward_passes_over_hf_generate"] = (
             summary[cand]["forward_passes_mean"] / hf_passes)
@@ -280,6 +304,8 @@ def run_latency(cfg: LatencyConfig, say: Say = lambda m: None) -> dict:
         "artifact": str(artifact), "frames": [c.name for c in frames],
         "candidate": cfg.candidate, "baselines": {"hf_generate": cfg.hf_baseline,
                                                   "stock_gbnf": cfg.stock_baseline},
+        "skipped_baselines": {} if cfg.hf_baseline else {
+            "hf-generate": torch_missing() or "not requested (--no-hf)"},
         "runners": summary, "comparisons": comp, "cold_start": cold, "control_loop": loop,
         "membw": bw, "big_model": big, "jetson": {"power_mode": jetson.power_mode(),
                                                   "power": power.result()},

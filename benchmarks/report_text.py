@@ -56,16 +56,17 @@ def runners_table(results: dict) -> str:
 def comparison_table(results: dict) -> str:
     rows = []
     base = results["baselines"]
+    labels = [label for label in ("hf_generate", "stock_gbnf") if base.get(label)]
     for name in _runner_order(results):
         row = results["comparisons"][name]
         cells = [f"`{name}`"]
-        for label in ("hf_generate", "stock_gbnf"):
+        for label in labels:
             c = row.get(label)
             cells += (["(baseline)", "-"] if c is None else
                       [f"{c['speedup_p50']:.1f}x", f"{c['identical_actions']}/{c['compared']}"])
         rows.append(cells)
-    return md_table(["runner", f"speedup vs `{base['hf_generate']}`", "identical actions",
-                     f"speedup vs `{base['stock_gbnf']}`", "identical actions"], rows)
+    heads = [h for label in labels for h in (f"speedup vs `{base[label]}`", "identical actions")]
+    return md_table(["runner", *heads], rows)
 
 
 def stages_table(stages: dict, title: str = "stage") -> str:

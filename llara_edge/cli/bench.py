@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifact", type=Path, help="artifact dir (default: export, cached)")
     parser.add_argument("--runners", nargs="+", help="latency runner specs (benchmarks/specs.py)")
     parser.add_argument("--candidate", help="runner spec gated against the baselines")
+    parser.add_argument("--no-hf", action="store_true",
+                        help="latency: no HF generate baseline (automatic where torch is "
+                             "not installed, e.g. on a robot)")
     parser.add_argument("--delay", type=float, default=0.0, help="slow the candidate (s/step)")
     parser.add_argument("--degrade", help="make this llama.cpp quantisation the candidate")
     parser.add_argument("--episodes", type=int, help="closed-loop seeds per family and level")
@@ -63,12 +66,19 @@ def _candidate(args, default: str) -> str:
 
 
 def _latency(args) -> dict:
-    from llara_edge.benchmarks.bench_latency import LatencyConfig, run_latency
+    from llara_edge.benchmarks.bench_latency import LatencyConfig, run_latency, torch_missing
     from llara_edge.benchmarks.bench_models import tiny_artifact, with_quant_variant
 
     make = LatencyConfig.quick_config if args.quick else LatencyConfig
     extra = {} if args.threads is None else {"threads": args.threads}
     cfg = make(checkpoint=args.checkpoint, cache_dir=args.cache, **extra)
+    missing = torch_missing()
+    if args.no_hf or (missing and cfg.hf_baseline):
+        if missing and not args.quick and not args.runners:
+            raise ConfigError(f"{missing}; the full latency suite needs torch (hf-generate, "
+                              "torch runners): use --quick, or name --runners")
+        cfg = replace(cfg, runners=tuple(r for r in cfg.runners if r != cfg.hf_baseline),
+                      hf_baseline=None)
     artifact = args.artifact or tiny_artifact(args.checkpoint, args.cache, _say)
     if args.degrade:
         artifact = with_quant_variant(artifact, args.degrade,
