@@ -68,13 +68,29 @@ class ShapedBenchConfig:
 def depths(artifact: Path) -> tuple[int, int]:
     """(LLM layers, CLIP blocks computed) of an exported artifact (its manifest); for select
     layer -2 the vision graph computes all blocks but the last (kept_blocks)."""
+    onnx = llm_dims(artifact)
+    return int(onnx["layers"]), int(onnx["kept_blocks"])
+
+
+def llm_dims(artifact: Path) -> dict:
+    """The manifest's "onnx" table; an onnx-vision export (no llm.onnx) gets the LLM's
+    layers / hidden / vocab from the f16 GGUF's header instead."""
     from llara_edge.export import manifest as mf
+    from llara_edge.models.gguf_vocab import read_gguf_metadata
 
     man = mf.load_manifest(artifact)
-    onnx = man.get("onnx") or {}
-    if "layers" not in onnx or "kept_blocks" not in onnx:
+    onnx = dict(man.get("onnx") or {})
+    if "kept_blocks" not in onnx:
         raise ConfigError(f"{artifact}: the 7B-shaped mode needs an export with ONNX graphs")
-    return int(onnx["layers"]), int(onnx["kept_blocks"])
+    if "layers" in onnx:
+        return onnx
+    f16 = (man.get("llm") or {}).get("f16")
+    meta = read_gguf_metadata(Path(artifact) / f16["file"]) if f16 else {}
+    if "llama.block_count" not in meta:
+        raise ConfigError(f"{artifact}: no llm.onnx and no f16 GGUF to read the LLM shape from")
+    onnx.update(layers=meta["llama.block_count"], hidden=meta["llama.embedding_length"],
+                vocab=meta.get("llama.vocab_size", len(meta["tokenizer.ggml.tokens"])))
+    return onnx
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -131,9 +147,8 @@ def _latency_config(point: ShapedPoint, cfg: ShapedBenchConfig):
 def measured_shape(artifact: Path, target: int = TARGET_LAYERS):
     """roofline.ModelShape from the artifact's manifest, at `target` LLM layers."""
     from llara_edge.benchmarks import roofline
-    from llara_edge.export import manifest as mf
 
-    onnx = mf.load_manifest(artifact)["onnx"]
+    onnx = llm_dims(artifact)
     return roofline.ModelShape(
         f"measured shapes ({Path(artifact).name}) at {target} layers", layers=target,
         hidden=int(onnx["hidden"]), intermediate=roofline.LLARA_7B.intermediate,

@@ -1,4 +1,5 @@
-"""`llara-edge export CHECKPOINT --out DIR [--clip DIR] [--quant LIST] [--formats gguf,onnx]`.
+"""`llara-edge export CHECKPOINT --out DIR [--clip DIR] [--quant LIST] [--formats gguf,onnx]
+[--compact]`.
 
 Writes one artifact directory (export/pipeline.py), draws a progress bar on stderr
 (export/progress.py), prints the parity table and, as the very last stdout line, one JSON
@@ -27,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma list of GGUF quantisations (default q8_0,q4_k_m when gguf "
                              "is exported); '' for f16 only")
     parser.add_argument("--formats", default="gguf,onnx",
-                        help="comma list of artifact formats: gguf, onnx (default both)")
+                        help="comma list of artifact formats: gguf, onnx, onnx-vision (onnx "
+                             "without embed/llm.onnx; default gguf,onnx)")
+    parser.add_argument("--compact", action="store_true",
+                        help="keep the LLM's fp16/bf16 weights as stored and compute the "
+                             "reference in fp32 from them (exact; about half the memory: a "
+                             "7B export on a 32 GB machine); needs --formats without onnx")
     parser.add_argument("--frames", type=int, default=4, help="simulator frames for parity")
     parser.add_argument("--frame-size", default="320x240", help="parity camera WxH")
     parser.add_argument("--max-new-tokens", type=int, default=96,
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         parity_frames=args.frames, frame_size=_size(args.frame_size),
         max_new_tokens=args.max_new_tokens, thresholds=args.thresholds,
         overwrite=args.overwrite, threads=args.threads, formats=formats,
+        compact=args.compact,
     )
     bar = ProgressBar(count_steps(cfg), label="export", stream=sys.stderr)
     try:

@@ -122,6 +122,16 @@ class OnnxRunner:
         return logits[-1], result.tokens
 
 
+class OnnxVisionRunner:
+    """vision.onnx alone: frame -> image embeddings (an export without the ONNX LLM)."""
+
+    def __init__(self, directory: str | Path, threads: int = 1):
+        self.vision = ort_session(Path(directory) / ONNX_FILES["vision"], threads)
+
+    def encode_image(self, rgb: np.ndarray) -> np.ndarray:
+        return self.vision.run(None, {"frame": _frame(rgb)})[0]
+
+
 class OnnxFeaturesRunner:
     """vision_features.onnx + the CPU fused projector (kernels/projector.py)."""
 

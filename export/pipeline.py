@@ -27,6 +27,7 @@ to the target GPU and TensorRT version): the manifest records the tensorrt statu
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import platform
 import shutil
@@ -35,13 +36,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.export import manifest as mf
 from llara_edge.export.quantize import QUANT_TYPES
 
 POLICY_FORMATS = ("llara",)  # parity prompts and parsers used by the gate
-FORMATS = ("gguf", "onnx")
+FORMATS = ("gguf", "onnx", "onnx-vision")  # onnx-vision: "onnx" without embed/llm.onnx
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ class ExportConfig:
     thresholds: Path | None = None
     overwrite: bool = False
     threads: int = 1
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = ("gguf", "onnx")
+    compact: bool = False  # keep the LLM's 16-bit weights as stored (models/compact.py)
 
     def __post_init__(self) -> None:
         unknown = [q for q in self.quants if q not in QUANT_TYPES]
@@ -70,6 +73,12 @@ class ExportConfig:
                               f"{list(self.formats)}")
         if self.quants and "gguf" not in self.formats:
             raise ConfigError("quantisation applies to the GGUF LLM: add gguf to the formats")
+        if "onnx" in self.formats and "onnx-vision" in self.formats:
+            raise ConfigError("formats onnx and onnx-vision overlap: name one")
+        if self.compact and "onnx" in self.formats:
+            raise ConfigError("compact loading cannot export llm.onnx (the ONNX exporter "
+                              "traces an fp32 model): use --formats gguf,onnx-vision, or "
+                              "drop --compact")
         if self.policy_format not in POLICY_FORMATS:
             raise ConfigError(f"parity needs policy format in {POLICY_FORMATS}")
         if self.parity_frames < 1 or self.max_new_tokens < 1:
@@ -143,27 +152,35 @@ def _write_onnx(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
     from llara_edge.export.onnx_llm import export_llm
     from llara_edge.export.onnx_vision import export_vision
 
+    with_llm = "onnx" in cfg.formats  # "onnx-vision": the vision graphs only
     scratch = tmp / ".onnx-scratch"
     try:
         say("writing vision.onnx, vision_features.onnx, projector.safetensors")
         vision = export_vision(model, info.preprocess, tmp, scratch)
-        say("writing embed.onnx, llm.onnx")
-        llm = export_llm(model, tmp, scratch)
+        llm = None
+        if with_llm:
+            say("writing embed.onnx, llm.onnx")
+            llm = export_llm(model, tmp, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    data = [p.name for p in (*vision.files, *llm.files) if p.name.endswith(".data")]
-    return {"onnx": {
-        **ONNX_FILES, "external_data": data, "opset": OPSET,
-        "onnx_version": metadata.version("onnx"),
+    files = (*vision.files, *(llm.files if llm else ()))
+    roles = ONNX_FILES if llm else {k: v for k, v in ONNX_FILES.items()
+                                    if k not in ("embed", "llm")}
+    section = {
+        **roles, "external_data": [p.name for p in files if p.name.endswith(".data")],
+        "opset": OPSET, "onnx_version": metadata.version("onnx"),
         "onnxruntime_version": metadata.version("onnxruntime"),
         "image_tokens": vision.n_tokens, "drop": vision.drop, "kept_blocks": vision.kept_blocks,
-        "vision_hidden": vision.vision_hidden, "hidden": llm.hidden, "vocab": llm.vocab,
-        "layers": llm.layers, "kv_heads": llm.kv_heads, "head_dim": llm.head_dim,
-    }}
+        "vision_hidden": vision.vision_hidden}
+    if llm:
+        section.update(hidden=llm.hidden, vocab=llm.vocab, layers=llm.layers,
+                       kv_heads=llm.kv_heads, head_dim=llm.head_dim)
+    return {"onnx": section}
 
 
 # format -> writer(model, tok, info, cfg, tmp, say) -> manifest sections
-FORMAT_WRITERS: dict[str, Callable] = {"gguf": _write_gguf, "onnx": _write_onnx}
+FORMAT_WRITERS: dict[str, Callable] = {"gguf": _write_gguf, "onnx": _write_onnx,
+                                       "onnx-vision": _write_onnx}
 
 
 def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
@@ -176,7 +193,8 @@ def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
 
 def count_steps(cfg: ExportConfig) -> int:
     """Progress calls of run_export: load, writers, frames, reference, parity rows, manifest."""
-    per_format = {"gguf": 2 + len(cfg.quants) + 1 + len(cfg.quants), "onnx": 2 + 2}
+    per_format = {"gguf": 2 + len(cfg.quants) + 1 + len(cfg.quants), "onnx": 2 + 2,
+                  "onnx-vision": 1 + 2}
     return 1 + sum(per_format[f] for f in cfg.formats) + 2 + 1
 
 
@@ -233,24 +251,53 @@ def _onnx_parity(ctx: dict, say) -> list:
     return [row, feats]
 
 
+def _onnx_vision_parity(ctx: dict, say) -> list:
+    """vision.onnx's embeddings (cosine; the onnx row's bound) and onnx-features."""
+    from llara_edge.export import parity
+    from llara_edge.export.onnx_runner import OnnxFeaturesRunner, OnnxVisionRunner
+
+    cfg, tmp = ctx["cfg"], ctx["tmp"]
+    say("parity: onnx-vision (vision.onnx embeddings, onnxruntime CPU)")
+    row = parity.measure("onnx-vision", OnnxVisionRunner(tmp, cfg.threads), *ctx["refs"])
+    say("parity: onnx-features (vision_features.onnx + fused projector)")
+    feats = parity.measure("onnx-features", OnnxFeaturesRunner(tmp, cfg.threads), *ctx["refs"])
+    return [row, feats]
+
+
 # format -> parity rows(ctx, say); ctx: cfg, tmp, info, refs (refs, cases, policy), sections
-FORMAT_PARITY: dict[str, Callable] = {"gguf": _gguf_parity, "onnx": _onnx_parity}
+FORMAT_PARITY: dict[str, Callable] = {"gguf": _gguf_parity, "onnx": _onnx_parity,
+                                      "onnx-vision": _onnx_vision_parity}
 
 
-def _parity(model, tok, info, cfg: ExportConfig, tmp: Path, sections: dict, say) -> list:
+class _ReferenceTexts:
+    """What parity.measure reads of the reference policy once its answers are computed (the
+    tokenizer and the decoding budget), so the torch model can be freed before the rows."""
+
+    def __init__(self, tok, config):
+        self.backend, self.config = SimpleNamespace(tokenizer=tok), config
+
+
+def _reference(model, tok, info, cfg: ExportConfig, say) -> tuple:
+    """(reference outputs, frames, _ReferenceTexts) of the torch model on simulator frames."""
     from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy, TorchReferenceBackend
     from llara_edge.export import parity
     from llara_edge.export.frames import sim_frames
 
-    thresholds = parity.load_thresholds(cfg.thresholds)
     say(f"parity: rendering {cfg.parity_frames} simulator frames")
     cases = sim_frames(cfg.parity_frames, *cfg.frame_size)
     policy = TorchPolicy(TorchReferenceBackend(model, tok, info.preprocess),
                          PolicyConfig(cfg.policy_format, cfg.template, cfg.max_new_tokens))
     say("parity: torch reference answers")
     refs = parity.reference_outputs(policy, cases)
-    ctx = {"cfg": cfg, "tmp": tmp, "info": info, "refs": (refs, cases, policy),
-           "sections": sections}
+    return refs, cases, _ReferenceTexts(tok, policy.config)
+
+
+def _parity(reference: tuple, info, cfg: ExportConfig, tmp: Path, sections: dict,
+            say) -> list:
+    from llara_edge.export import parity
+
+    thresholds = parity.load_thresholds(cfg.thresholds)
+    ctx = {"cfg": cfg, "tmp": tmp, "info": info, "refs": reference, "sections": sections}
     results = []
     for fmt in cfg.formats:
         results += FORMAT_PARITY[fmt](ctx, say)
@@ -321,16 +368,23 @@ def run_export(cfg: ExportConfig, progress: Callable[[str], None] | None = None)
 
 
 def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:
+    from llara_edge.export.parity import load_thresholds
     from llara_edge.models.checkpoint import load_checkpoint
 
     start = time.perf_counter()
+    load_thresholds(cfg.thresholds)  # an unreadable file fails before any work
     say(f"loading {cfg.checkpoint}")
-    model, tok, info = load_checkpoint(cfg.checkpoint, cfg.clip_dir)
+    model, tok, info = load_checkpoint(cfg.checkpoint, cfg.clip_dir, compact=cfg.compact)
     source = _source(info, tok)
     tmp = _prepare_out(cfg)
     try:
         sections = _write_files(model, tok, info, cfg, tmp, say)
-        results = _parity(model, tok, info, cfg, tmp, sections, say)
+        reference = _reference(model, tok, info, cfg, say)
+        # the rows compare with the reference outputs only: free the torch weights first
+        # (a 7B model's stay resident otherwise while llama.cpp maps its own copy)
+        del model
+        gc.collect()
+        results = _parity(reference, info, cfg, tmp, sections, say)
         report = ExportReport(ok=not any(r.failures for r in results), out=cfg.out,
                               results=results)
         say("writing manifest.json" if report.ok else "parity gate failed: nothing published")

@@ -1,8 +1,11 @@
 """Load LLaVA-1.5 checkpoints (original LLaVA and llava-hf layouts); save the original layout.
 
 Contract:
-    load_checkpoint(path, clip_dir=None, dtype=torch.float32) -> (model, tokenizer, info)
+    load_checkpoint(path, clip_dir=None, dtype=torch.float32, compact=False)
+        -> (model, tokenizer, info)
         model: LlavaPolicyModel in eval mode; tokenizer: SpmTokenizer; info: LoadInfo.
+        compact=True keeps the LLM's 16-bit matrices as stored and computes in `dtype`
+        (models/compact.py: exact, about half the memory of an fp32 load for a 7B model)
     save_original(model, tokenizer, out_dir, clip_subdir="clip", preprocess=None,
                   max_shard_bytes=None, overwrite=False) -> Path
         writes out_dir/{config.json, model*.safetensors, tokenizer.model, ...} and the CLIP
@@ -260,7 +263,8 @@ def _assemble(
     return model.eval()
 
 
-def _load_original(path: Path, cfg: dict, clip_dir, dtype) -> tuple[LlavaPolicyModel, LoadInfo]:
+def _load_original(path: Path, cfg: dict, clip_dir, dtype,
+                   read_dtype) -> tuple[LlavaPolicyModel, LoadInfo]:
     where = path / "config.json"
     if cfg.get("mm_use_im_start_end"):
         raise ArtifactError(f"unsupported: mm_use_im_start_end=true in {where}")
@@ -278,7 +282,7 @@ def _load_original(path: Path, cfg: dict, clip_dir, dtype) -> tuple[LlavaPolicyM
             f"mismatched hidden sizes: mm_hidden_size {mm_hidden} in {where} != CLIP "
             f"hidden_size {clip_cfg.hidden_size} in {clip_path / 'config.json'}"
         )
-    raw, files = wio.read_weights(path, dtype)
+    raw, files = wio.read_weights(path, read_dtype)
     parts: dict[str, dict[str, torch.Tensor]] = {"llm": {}, "proj": {}}
     ignored = []
     for key, value in raw.items():
@@ -325,7 +329,8 @@ def _split_hf(raw: dict[str, torch.Tensor], where: Path) -> dict[str, dict[str, 
     return parts
 
 
-def _load_hf(path: Path, cfg: dict, clip_dir, dtype) -> tuple[LlavaPolicyModel, LoadInfo]:
+def _load_hf(path: Path, cfg: dict, clip_dir, dtype,
+             read_dtype) -> tuple[LlavaPolicyModel, LoadInfo]:
     where = path / "config.json"
     layer = cfg.get("vision_feature_layer", -2)
     strategy = cfg.get("vision_feature_select_strategy", "default")
@@ -342,7 +347,7 @@ def _load_hf(path: Path, cfg: dict, clip_dir, dtype) -> tuple[LlavaPolicyModel, 
     spec = _spec(layer, SELECT_FROM_HF[strategy], "mlp2x_gelu", where)
     llama_cfg = _llama_config(dict(cfg.get("text_config") or {}), where)
     clip_cfg = _clip_config(dict(cfg.get("vision_config") or {}), where)
-    raw, files = wio.read_weights(path, dtype)
+    raw, files = wio.read_weights(path, read_dtype)
     model = _assemble(clip_cfg, llama_cfg, spec, _split_hf(raw, path), dtype, path)
     info = LoadInfo(
         layout="llava-hf", path=path, clip_dir=None, spec=spec,
@@ -359,7 +364,8 @@ LAYOUTS: dict[str, Callable[..., tuple[LlavaPolicyModel, LoadInfo]]] = {
 
 
 def load_checkpoint(
-    path: str | Path, clip_dir: str | Path | None = None, dtype: torch.dtype = torch.float32
+    path: str | Path, clip_dir: str | Path | None = None, dtype: torch.dtype = torch.float32,
+    compact: bool = False,
 ) -> tuple[LlavaPolicyModel, SpmTokenizer, LoadInfo]:
     """Load a LLaVA-1.5 checkpoint directory of either layout (see module docstring)."""
     path = Path(path)
@@ -373,7 +379,12 @@ def load_checkpoint(
             f"unknown architecture {archs!r} in {path / 'config.json'}; known: {sorted(LAYOUTS)}"
         )
     tokenizer = SpmTokenizer.from_dir(path)
-    model, info = LAYOUTS[arch](path, cfg, clip_dir, dtype)
+    # compact: the checkpoint's own dtypes are read and kept (no full-size fp32 copy)
+    model, info = LAYOUTS[arch](path, cfg, clip_dir, dtype, None if compact else dtype)
+    if compact:
+        from llara_edge.models.compact import compact as make_compact
+
+        make_compact(model, dtype)
     if tokenizer.vocab_size > model.llama_config.vocab_size:
         raise ArtifactError(
             f"tokenizer in {path} has {tokenizer.vocab_size} pieces, more than the model's "
