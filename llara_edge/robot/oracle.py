@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from llara_edge.actions import PickPlaceAction
-from llara_edge.formats import format_answer, format_llarva_answer
+from llara_edge.formats import format_answer, format_llarva_answer, next_step_number
 from llara_edge.robot.policy_io import N_LLARVA_JOINTS, PolicyOutput
 from llara_edge.sim.expert import ScriptedExpert
 
@@ -35,7 +35,7 @@ class OracleTextPolicy:
             self._expert, self._episode = ScriptedExpert(self.env), self.env.episode
         action = self._expert.act()
         if isinstance(action, PickPlaceAction):
-            text = format_answer([action], first_step=user_text.count("Step ") + 1)
+            text = format_answer([action], first_step=next_step_number(user_text))
         else:
             text = format_llarva_answer(action, N_LLARVA_JOINTS)
         return PolicyOutput(text, {"policy": time.perf_counter() - start})
