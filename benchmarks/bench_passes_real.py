@@ -32,7 +32,13 @@ import numpy as np
 
 from llara_edge.actions import PickPlaceAction
 from llara_edge.benchmarks.bench_grammar_vocab import default_vocab
-from llara_edge.formats import LlaraPrompt, ObjectRef, build_prompt, format_answer
+from llara_edge.formats import (
+    LlaraPrompt,
+    ObjectRef,
+    build_prompt,
+    format_answer,
+    next_step_number,
+)
 from llara_edge.kernels.constrained_decode import Lookahead, decode_constrained, prefill_prefix
 from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
 from llara_edge.kernels.step_header import StepHeader
@@ -125,7 +131,7 @@ def run(tok, base, n: int, draft: PromptLookupConfig | None, spread: float,
         ids = tok.tokenizer_image_token(build_prompt("vicuna_v1", user))
         tail = ids[ids.index(IMAGE_TOKEN_INDEX) + 1:]
         target = tok.encode(answer)
-        view = StepHeader(base, int(answer.split(":")[0].split()[1]), "numbered")
+        view = StepHeader(base, next_step_number(user), "numbered")
         opening, state = prefill_prefix(view)
         model = DraftTeacher(target, base.n_vocab, tok.eos_id, opening)
         look = None

@@ -22,8 +22,6 @@ the base grammar itself. Restricted masks are cached per (DFA state, bytes so fa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from llara_edge.errors import ConfigError, ParseError
@@ -43,10 +41,15 @@ def header_bytes(step: int) -> bytes:
     return f" Step {step}: ".encode()
 
 
+def in_header_branch(text: bytes) -> bool:
+    """Whether answer bytes `text` took the "Step" branch (False while only " S" is spelled:
+    Sweep or Step)."""
+    return text[1:3] == _HEADER_MARK
+
+
 def header_allows(text: bytes, step: int, numbering: str) -> bool:
     """Whether answer bytes `text` (from its leading space) keep to the header rule."""
-    body = text[1:]
-    numbered = body[:2] == _HEADER_MARK  # False while only " S" is spelled (Sweep or Step)
+    numbered = in_header_branch(text)
     want = header_bytes(step)
     fits = text[: len(want)] == want[: len(text)]
     if numbering == "numbered":
@@ -127,17 +130,9 @@ class StepHeader:
                              f" header ({self.numbering})", repr(text))
         return self.base.step(state, token)
 
-    def advance(self, state: GrammarState, tokens: Sequence[int]) -> GrammarState:
-        for t in tokens:
-            state = self.step(state, t)
-        return state
-
-    def accepts(self, tokens: Sequence[int]) -> bool:
-        try:
-            state = self.advance(self.start(), tokens)
-        except ParseError:
-            return False
-        return state.dfa == DONE or bool(self.dfa.accept[state.dfa])
+    # the base class's walks over this view's own start/step (the restriction applies)
+    advance = TokenGrammar.advance
+    accepts = TokenGrammar.accepts
 
     def forced(self, state: GrammarState) -> list[int]:
         """The base grammar's forced run; inside the header, the pinned header's tokens (as
@@ -146,8 +141,7 @@ class StepHeader:
         if text is None:
             return self.base.forced(state)
         want = header_bytes(self.step_number)
-        chosen = len(text) >= 3 and text[1:3] == _HEADER_MARK
-        if want.startswith(text) and (self.numbering == "numbered" or chosen):
+        if want.startswith(text) and (self.numbering == "numbered" or in_header_branch(text)):
             rest = want[len(text):]
             end = self.base.walk(state.dfa, rest)
             if end < 0:

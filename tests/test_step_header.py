@@ -16,6 +16,7 @@ import pytest
 from kernel_corpus import train_test_tokenizer
 from real_vocab import real_vocab_path
 from test_formats_prompt import FAMILIES, _action, _episode, _ours
+from test_grammar_real_vocab import Teacher
 
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats import LlaraPrompt, format_answer, next_step_number
@@ -48,21 +49,6 @@ def test_header_rule_on_bytes():
     assert header_allows(b" S", 3, "unnumbered") and not header_allows(b" St", 3, "unnumbered")
     assert header_allows(b" Step 3", 3, "either") and header_allows(b" Sweep", 3, "either")
     assert not header_allows(b" Step 4", 3, "either")
-
-
-class Teacher:
-    def __init__(self, target, n_vocab, eos_id, pos):
-        self.target, self.n, self.eos, self.pos = list(target), n_vocab, eos_id, pos
-
-    def row(self):
-        x = np.zeros(self.n, np.float32)
-        x[self.target[self.pos] if self.pos < len(self.target) else self.eos] = 1.0
-        return x
-
-    def extend(self, ids):
-        assert list(ids) == self.target[self.pos: self.pos + len(ids)], "fed a wrong token"
-        self.pos += len(ids)
-        return self.row()[None]
 
 
 def _cases(seed=0):
