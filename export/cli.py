@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compact", action="store_true",
                         help="keep the LLM's fp16/bf16 weights as stored and compute the "
                              "reference in fp32 from them (exact; about half the memory: a "
-                             "7B export on a 32 GB machine); needs --formats without onnx")
+                             "7B export on a 32 GB machine)")
     parser.add_argument("--frames", type=int, default=4, help="simulator frames for parity")
     parser.add_argument("--frame-size", default="320x240", help="parity camera WxH")
     parser.add_argument("--max-new-tokens", type=int, default=96,

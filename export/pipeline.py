@@ -75,10 +75,6 @@ class ExportConfig:
             raise ConfigError("quantisation applies to the GGUF LLM: add gguf to the formats")
         if "onnx" in self.formats and "onnx-vision" in self.formats:
             raise ConfigError("formats onnx and onnx-vision overlap: name one")
-        if self.compact and "onnx" in self.formats:
-            raise ConfigError("compact loading cannot export llm.onnx (the ONNX exporter "
-                              "traces an fp32 model): use --formats gguf,onnx-vision, or "
-                              "drop --compact")
         if self.policy_format not in POLICY_FORMATS:
             raise ConfigError(f"parity needs policy format in {POLICY_FORMATS}")
         if self.parity_frames < 1 or self.max_new_tokens < 1:

@@ -1,10 +1,13 @@
-"""Compact loading (models/compact.py) and exports without the ONNX LLM ("onnx-vision").
+"""Compact loading (models/compact.py), its ONNX LLM, and exports without the ONNX LLM
+("onnx-vision").
 
 Checked on the committed tiny-llara (stored fp16): the compact model's logits are bit for bit
 the fp32 model's, its LLM holds its matrices in 16 bits; a compact export with --formats
 gguf,onnx-vision writes the same bytes and parity rows as a plain export of those formats,
 lists no embed/llm.onnx, and the runtime runs it (gguf LLM + onnx vision) while an ONNX LLM
-engine is refused naming the missing file; configurations that cannot work are ConfigErrors.
+engine is refused naming the missing file; a compact export with "onnx" writes embed.onnx and
+llm.onnx byte for byte as the fp32 load does, and the ONNX LLM engine runs them;
+configurations that cannot work are ConfigErrors.
 """
 
 from __future__ import annotations
@@ -44,10 +47,10 @@ def test_compact_model_computes_exactly_the_fp32_model(ckpt):
         assert torch.equal(full.llm(input_ids=ids).logits, small.llm(input_ids=ids).logits)
 
 
-def _export(ckpt, out, compact):
-    report = run_export(ExportConfig(checkpoint=ckpt, out=out, quants=("q8_0",),
+def _export(ckpt, out, compact, formats=("gguf", "onnx-vision"), quants=("q8_0",)):
+    report = run_export(ExportConfig(checkpoint=ckpt, out=out, quants=quants,
                                      parity_frames=1, frame_size=(64, 48), max_new_tokens=8,
-                                     formats=("gguf", "onnx-vision"), compact=compact))
+                                     formats=formats, compact=compact))
     assert report.ok, [r.failures for r in report.results]
     return report
 
@@ -82,9 +85,27 @@ def test_compact_export_without_the_onnx_llm(ckpt, tmp_path):
                                                       grammar_cache_dir=None))
 
 
+def test_compact_export_of_the_onnx_llm_is_the_fp32_one(ckpt, tmp_path):
+    """llm.onnx is written tensor by tensor from the upcast weights: the same bytes."""
+    from llara_edge.runtime.config import RuntimeConfig
+    from llara_edge.runtime.policy import Policy
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    plain = _export(ckpt, tmp_path / "plain", False, formats=("onnx",), quants=())
+    small = _export(ckpt, tmp_path / "small", True, formats=("onnx",), quants=())
+    rows = lambda r: [(x.name, x.max_logit_diff, x.min_cosine) for x in r.results]  # noqa: E731
+    assert rows(plain) == rows(small) and "onnx" in {x.name for x in small.results}
+    for name in ("embed.onnx", "llm.onnx"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "small" / name).read_bytes()
+    from llara_edge.export.frames import sim_frames
+
+    case = sim_frames(1, 160, 120, seed=3)[0]
+    with Policy.load(tmp_path / "small", RuntimeConfig(llm="onnx", threads=1,
+                                                       grammar_cache_dir=None)) as policy:
+        assert policy.act(case.rgb, case.user_text).action.pick is not None
+
+
 def test_impossible_configurations_are_config_errors(tmp_path):
-    with pytest.raises(ConfigError, match="compact"):
-        ExportConfig(checkpoint=tmp_path, out=tmp_path / "o", compact=True)
     with pytest.raises(ConfigError, match="overlap"):
         ExportConfig(checkpoint=tmp_path, out=tmp_path / "o",
                      formats=("gguf", "onnx", "onnx-vision"))

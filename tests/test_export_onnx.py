@@ -16,6 +16,7 @@ pytest.importorskip("onnxruntime")
 from tiny_models import random_llava_hf
 
 from llara_edge.errors import ArtifactError
+from llara_edge.export.onnx_common import past_names as onnx_past_names
 from llara_edge.export.onnx_llm import export_llm
 from llara_edge.export.onnx_preprocess import preprocess_error, preprocess_model
 from llara_edge.export.onnx_runner import (
@@ -201,3 +202,100 @@ def test_large_graphs_keep_weights_in_one_external_data_file(exported, runner, t
     ours, _ = OnnxRunner(tmp_path).prefill(embeds.astype(np.float32), runner.empty())
     ref, _ = runner.prefill(embeds.astype(np.float32), runner.empty())
     np.testing.assert_array_equal(ours, ref)
+
+
+def test_streamed_weights_are_aligned_transposed_and_named(exported, tmp_path, monkeypatch):
+    """External data: every weight at an ALIGN-byte offset (onnxruntime maps it), stored as
+    MatMul's [in, out] under the checkpoint's own names, the bytes of the torch weight."""
+    import onnx
+
+    from llara_edge.export import onnx_common
+    from llara_edge.export.onnx_weights import ALIGN
+
+    monkeypatch.setattr(onnx_common, "EXTERNAL_DATA_BYTES", 0)
+    model = exported[0]
+    export_llm(model, tmp_path)
+    graph = onnx.load(str(tmp_path / "llm.onnx"), load_external_data=False).graph
+    external = {t.name: {e.key: e.value for e in t.external_data} for t in graph.initializer
+                if t.data_location == onnx.TensorProto.EXTERNAL}
+    assert external and all(int(e["offset"]) % ALIGN == 0 for e in external.values())
+    data = (tmp_path / "llm.onnx.data").read_bytes()
+    entry = external["layers.0.self_attn.q_proj.weight"]
+    start = int(entry["offset"])
+    stored = np.frombuffer(data[start:start + int(entry["length"])], dtype="<f4")
+    want = model.llm.model.layers[0].self_attn.q_proj.weight.detach().numpy().T
+    np.testing.assert_array_equal(stored.reshape(want.shape), want)
+    assert not list(tmp_path.glob(".*")), "no temporary file is left behind"
+
+
+def _variant_llm(**overrides):
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=128,
+                      **overrides)
+    torch.manual_seed(5)
+    llm = LlamaForCausalLM(cfg).eval()
+    return SimpleNamespace(llm=llm, llama_config=cfg)
+
+
+VARIANTS = {
+    "biases": {"attention_bias": True, "mlp_bias": True},
+    "rope-linear": {"rope_parameters": {"rope_type": "linear", "factor": 2.0,
+                                        "rope_theta": 10000.0}},
+    "rope-yarn": {"rope_parameters": {"rope_type": "yarn", "factor": 4.0, "rope_theta": 10000.0,
+                                      "original_max_position_embeddings": 32}},
+    "tied-head": {"tie_word_embeddings": True},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_llama_variants_match_torch(variant, tmp_path):
+    """Biases, scaled RoPE (yarn scales cos/sin), 4:1 grouped-query heads, a tied head."""
+    import onnxruntime as ort
+
+    model = _variant_llm(**VARIANTS[variant])
+    if variant == "rope-yarn":
+        assert model.llm.model.rotary_emb.attention_scaling != 1.0
+    if variant == "biases":
+        torch.nn.init.normal_(model.llm.model.layers[0].self_attn.q_proj.bias)
+    export_llm(model, tmp_path)
+    sess = ort.InferenceSession(str(tmp_path / "llm.onnx"), providers=["CPUExecutionProvider"])
+    embeds = torch.randn(1, 9, 32, generator=torch.Generator().manual_seed(1))
+    positions = torch.arange(40, 49)[None]  # far from 0: the RoPE scaling shows
+    with torch.no_grad():
+        ref = model.llm(inputs_embeds=embeds, position_ids=positions).logits[0].numpy()
+    feeds = {"inputs_embeds": embeds.numpy(), "position_ids": positions.numpy()}
+    feeds.update({name: np.zeros((1, 1, 0, 8), np.float32) for i in range(2)
+                  for name in onnx_past_names(i)})
+    logits = sess.run(["logits"], feeds)[0][0]
+    assert np.abs(logits - ref).max() < LOGIT_TOL
+
+
+@pytest.mark.parametrize("change", ["activation", "rope"])
+def test_unsupported_decoders_are_refused(change, tmp_path):
+    model = _variant_llm()
+    if change == "activation":
+        model.llama_config.hidden_act = "gelu"
+    else:
+        model.llm.model.rotary_emb.rope_type = "dynamic"
+    with pytest.raises(ArtifactError, match="activation" if change == "activation" else "RoPE"):
+        export_llm(model, tmp_path)
+    assert not list(tmp_path.iterdir()), "nothing is written for a refused model"
+
+
+def test_graph_benchmark_compares_two_exports(exported, tmp_path, capsys):
+    """bench_onnx_graphs: a re-export of the same model gives the same logits (diff 0)."""
+    import json
+
+    from llara_edge.benchmarks import bench_onnx_graphs
+
+    export_llm(exported[0], tmp_path)
+    assert bench_onnx_graphs.main([str(exported[2]), str(tmp_path), "--prefill", "6",
+                                   "--decode", "2", "--repeats", "1", "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    res = json.loads(lines[-1])
+    assert "ratio" in lines[-3] and res["max_logit_diff"] == 0.0
+    assert res["candidate"]["prefill_ms"] > 0 and res["prefill_ms_ratio"] > 0

@@ -13,8 +13,8 @@ LLaMA-7B in fp32, 26-27 GB resident through every stage (docs/export.md, issue 1
 does not fit a 32 GB workstation. fp16 -> fp32 and bf16 -> fp32 are exact, so a layer that
 upcasts its stored weight when it runs computes exactly what the fp32 model computes, while
 only one matrix at a time (at most the 32000 x 4096 embedding, 0.5 GB) exists in fp32.
-The price is the upcast on every use (a slower reference) and a model the TorchScript ONNX
-exporter cannot trace into an fp32 graph: llm.onnx needs the plain fp32 load.
+The price is the upcast on every use (a slower reference). export/onnx_llm.py writes llm.onnx
+from such a model tensor by tensor, byte-identical to the fp32 load's graph.
 """
 
 from __future__ import annotations
