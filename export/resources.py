@@ -4,7 +4,7 @@ Contract:
     meter = StageMeter()
     say = meter.wrap(progress)        # each call ends the running stage and starts a new one
     ...; meter.close()                # ends the last stage
-    meter.stages -> [{"stage", "seconds", "peak_rss_mb", "start_rss_mb"}, ...]
+    meter.stages -> [{"stage", "seconds", "peak_rss_mb", "start_rss_mb", "peak_anon_mb"}, ...]
     format_stages(stages) -> str
 
 Peak RSS of a stage is the process's high-water mark (VmHWM in /proc/self/status, MiB)
@@ -12,6 +12,12 @@ reset at the stage start by writing "5" to /proc/self/clear_refs (Linux >= 4.0).
 reset is refused, a sampling thread (every `interval_s`) records the largest VmRSS instead
 and the stage says "sampled". llama.cpp's quantiser runs in this process, so its memory is
 counted; nothing in the export runs in a child process.
+
+RSS counts file-backed pages too: memory-mapped safetensors, GGUF and ONNX external data
+(onnxruntime runs a large llm.onnx from the mapped file) are resident while touched, but
+the kernel can drop and re-read them under pressure. `peak_anon_mb` is the part it cannot:
+the largest RssAnon the sampling thread saw in the stage (sampled, so a spike shorter than
+`interval_s` can be missed; None where /proc has no RssAnon).
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ def _status_mb(key: str) -> float | None:
     return None
 
 
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def _reset_peak() -> bool:
     try:
         _CLEAR.write_text("5")
@@ -54,6 +64,7 @@ class StageMeter:
         self._start_rss: float | None = None
         self._resettable = False
         self._sampled = 0.0
+        self._anon: float | None = None
         self._interval = interval_s
         self._stop = threading.Event()
         self._lock = threading.Lock()  # a sample read before a reset must not land after it
@@ -63,6 +74,7 @@ class StageMeter:
         while not self._stop.wait(self._interval):
             with self._lock:
                 self._sampled = max(self._sampled, _status_mb("VmRSS") or 0.0)
+                self._anon = _max(self._anon, _status_mb("RssAnon"))
 
     def _end(self) -> None:
         if self._name is None:
@@ -70,8 +82,10 @@ class StageMeter:
         with self._lock:
             peak = _status_mb("VmHWM") if self._resettable else None
             peak = max(peak or 0.0, self._sampled)  # the sampler never exceeds a true VmHWM
+            anon = _max(self._anon, _status_mb("RssAnon"))
         self.stages.append({"stage": self._name, "seconds": time.perf_counter() - self._t0,
                             "start_rss_mb": self._start_rss, "peak_rss_mb": peak,
+                            "peak_anon_mb": anon,
                             "method": "VmHWM" if self._resettable else "sampled"})
         self._name = None
 
@@ -84,6 +98,7 @@ class StageMeter:
             self._resettable = _reset_peak()
             self._start_rss = _status_mb("VmRSS")
             self._sampled = self._start_rss or 0.0
+            self._anon = _status_mb("RssAnon")
         self._name, self._t0 = name, time.perf_counter()
 
     def close(self) -> None:
@@ -102,10 +117,12 @@ class StageMeter:
 
 
 def format_stages(stages: list[dict]) -> str:
-    """A readable table: stage, seconds, RSS at start and peak (MiB)."""
-    lines = [f"{'stage':58s} {'s':>8s} {'start MiB':>10s} {'peak MiB':>10s}"]
+    """A readable table: stage, seconds, RSS at start and peak, anonymous peak (MiB)."""
+    lines = [f"{'stage':58s} {'s':>8s} {'start MiB':>10s} {'peak MiB':>10s} {'anon MiB':>9s}"]
     for s in stages:
         start = f"{s['start_rss_mb']:.0f}" if s["start_rss_mb"] is not None else "-"
+        anon = s.get("peak_anon_mb")
+        anon = f"{anon:.0f}" if anon is not None else "-"
         lines.append(f"{s['stage'][:58]:58s} {s['seconds']:8.2f} {start:>10s} "
-                     f"{s['peak_rss_mb']:10.0f}")
+                     f"{s['peak_rss_mb']:10.0f} {anon:>9s}")
     return "\n".join(lines)

@@ -226,6 +226,14 @@ def test_streamed_weights_are_aligned_transposed_and_named(exported, tmp_path, m
     want = model.llm.model.layers[0].self_attn.q_proj.weight.detach().numpy().T
     np.testing.assert_array_equal(stored.reshape(want.shape), want)
     assert not list(tmp_path.glob(".*")), "no temporary file is left behind"
+    import onnxruntime as ort
+
+    from llara_edge.export.onnx_common import map_external_weights
+
+    opts = ort.SessionOptions()  # a graph with external data runs from its mapped file
+    assert map_external_weights(opts, tmp_path / "llm.onnx")
+    assert opts.get_session_config_entry("session.disable_prepacking") == "1"
+    assert not map_external_weights(ort.SessionOptions(), exported[2] / "llm.onnx")
 
 
 def _variant_llm(**overrides):

@@ -25,7 +25,23 @@ def test_stage_peak_is_reset_per_stage():
     assert [s["stage"] for s in meter.stages] == ["allocate", "small"]
     assert big["peak_rss_mb"] - big["start_rss_mb"] > 150
     assert after["peak_rss_mb"] - after["start_rss_mb"] < 50  # the peak was reset
+    assert big["peak_anon_mb"] - after["peak_anon_mb"] > 150  # the block was anonymous
     assert "allocate" in format_stages(meter.stages)
+
+
+def test_mapped_file_pages_count_in_rss_not_in_anon(tmp_path):
+    """What onnxruntime does with a mapped llm.onnx.data: resident, but file-backed."""
+    path = tmp_path / "weights.bin"
+    np.ones(200 * 2**20 // 8).tofile(path)
+    meter = StageMeter(interval_s=0.01)
+    meter.start("map")
+    mapped = np.memmap(path, dtype=np.float64, mode="r")
+    assert mapped.sum() > 0  # every page touched
+    meter.close()
+    (stage,) = meter.stages
+    del mapped
+    assert stage["peak_rss_mb"] - stage["start_rss_mb"] > 150
+    assert stage["peak_anon_mb"] < stage["peak_rss_mb"] - 150
 
 
 def test_wrap_forwards_messages():

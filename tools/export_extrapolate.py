@@ -5,7 +5,8 @@
 
 Each LOG is the stdout of `llara-edge export` (its last line is the JSON with "stages").
 Per stage, wall seconds and peak RSS are fitted as fixed + L x per_layer over the depths
-(least squares, benchmarks/bench_shaped.fit_line) and evaluated at --target layers. The
+(least squares, benchmarks/bench_shaped.fit_line) and evaluated at --target layers, and so
+is the anonymous (not file-backed) peak where the log has it (export/resources.py). The
 checkpoints share their CLIP depth (--clip-layers); the model-resident stages of the full
 model hold (24 - clip_layers) more CLIP ViT-L layers (12.6 M parameters each, fp32 while the
 torch model is loaded): that term is ADDED from the parameter count, not measured, and
@@ -50,26 +51,36 @@ def main(argv: list[str] | None = None) -> int:
         peaks = [runs[d][i]["peak_rss_mb"] for d in depths]
         s0, s1 = fit_line([float(d) for d in depths], secs)
         p0, p1 = fit_line([float(d) for d in depths], peaks)
+        anon = [runs[d][i].get("peak_anon_mb") for d in depths]
+        a0, a1 = fit_line([float(d) for d in depths], anon) if None not in anon else (0, 0)
         rows.append({"stage": _key(stage["stage"]), "seconds": secs, "peak_mb": peaks,
                      "s_per_layer": s1, "mb_per_layer": p1,
                      "seconds_at_target": s0 + s1 * args.target,
-                     "peak_mb_at_target": p0 + p1 * args.target})
+                     "peak_mb_at_target": p0 + p1 * args.target, "anon_mb": anon,
+                     "anon_mb_at_target": a0 + a1 * args.target if None not in anon else None})
     head = "| stage | " + " | ".join(f"s @{d}L" for d in depths) + " | s/layer | " + \
         f"s @{args.target}L | " + " | ".join(f"peak MiB @{d}L" for d in depths) + \
-        f" | MiB/layer | peak MiB @{args.target}L |"
+        f" | MiB/layer | peak MiB @{args.target}L | anon MiB @{args.target}L |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
         print(f"| {r['stage'][:60]} | " + " | ".join(f"{s:.1f}" for s in r["seconds"]) +
               f" | {r['s_per_layer']:.1f} | {r['seconds_at_target']:.0f} | " +
               " | ".join(f"{p:.0f}" for p in r["peak_mb"]) +
-              f" | {r['mb_per_layer']:.0f} | {r['peak_mb_at_target']:.0f} |")
+              f" | {r['mb_per_layer']:.0f} | {r['peak_mb_at_target']:.0f} | " +
+              (f"{r['anon_mb_at_target']:.0f} |" if r["anon_mb_at_target"] is not None
+               else "- |"))
     worst = max(rows, key=lambda r: r["peak_mb_at_target"])
+    anon_rows = [r for r in rows if r["anon_mb_at_target"] is not None]
+    worst_anon = max(anon_rows, key=lambda r: r["anon_mb_at_target"]) if anon_rows else None
     total = sum(r["seconds_at_target"] for r in rows)
     print(f"\nprojected at {args.target} layers: total {total:.0f} s; largest peak "
           f"{worst['peak_mb_at_target']:.0f} MiB in '{worst['stage']}' "
           f"(+{clip_mb:.0f} MiB for the {24 - args.clip_layers} CLIP layers not in these "
           "checkpoints, computed, where the torch model is resident)")
+    if worst_anon:
+        print(f"largest anonymous (unreclaimable) peak {worst_anon['anon_mb_at_target']:.0f} "
+              f"MiB in '{worst_anon['stage']}'")
     print(json.dumps({"depths": depths, "target": args.target, "rows": rows,
                       "clip_extra_mb": clip_mb, "total_s_at_target": total}))
     return 0

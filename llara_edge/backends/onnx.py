@@ -16,7 +16,9 @@ Intra-op spinning is off: an idle ONNX Runtime worker otherwise busy-waits after
 takes a core from the engine that runs next (llama.cpp's threads, the other session, the
 decode loop). On 2 cores with 2 threads per engine, a gguf step with ONNX vision took 35 ms
 p50 with spinning and 18 ms without; an all-ONNX step 33 ms and 20 ms (tiny-llara, 320x240
-sim frames). With one thread there are no workers and nothing changes.
+sim frames). With one thread there are no workers and nothing changes. A graph whose weights
+are in NAME.onnx.data (a 7B llm.onnx: 27 GB fp32) runs from the memory-mapped file without
+prepacked copies (export/onnx_common.map_external_weights).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from llara_edge.backends.base import register_backend
 from llara_edge.backends.kv import KVCacheBackend, Spec
 from llara_edge.errors import ArtifactError
+from llara_edge.export.onnx_common import map_external_weights
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class OrtRunner:
         opts.log_severity_level = 3
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see module note
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        map_external_weights(opts, path)  # a 7B llm.onnx.data stays file-backed
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as err:  # onnxruntime raises its own Fail / InvalidProtobuf types
