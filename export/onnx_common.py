@@ -111,7 +111,9 @@ def map_external_weights(opts, path: str | Path) -> bool:
     held ~827 MiB per layer (28.5 GB at 32 layers) of unreclaimable memory. Without
     prepacking the weights stay file-backed pages the kernel can drop and re-read (measured
     on a 7B-shaped 2-layer graph: 27 MiB anonymous after a run instead of 2071) at ~1-8 %
-    more prefill and decode time (docs/export.md). Inline graphs are left as they are."""
+    more time for plain prefill and single-token decode, ~20 % more for the runtime's
+    drafted decode (short multi-token passes) (docs/export.md). A prepacked 7B would not
+    fit a 32 GB machine at all. Inline graphs are left as they are."""
     if not Path(f"{path}.data").is_file():
         return False
     opts.add_session_config_entry("session.disable_prepacking", "1")

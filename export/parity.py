@@ -12,6 +12,11 @@ Metrics of a variant (None where the variant does not produce that quantity):
   reference's (N, hidden) embeddings over all frames;
 - max_logit_diff: max |logits - reference| after the full multimodal prompt;
 - answer_agreement: fraction of frames whose greedy answer ids equal the reference's;
+  the gate also counts a frame whose answer parts from the reference's at a reference
+  near-tie: top-1 minus top-2 logit there <= 2 x the variant's max_logit_diff bound (both
+  logits may move by the bound, so either token is within the variant's tolerance; random-
+  weight models have such ties everywhere). `tie_margins` holds the reference margin at
+  the first differing token of each frame that differs (inf where the reference has none);
 - max_action_px: largest pick/place error in pixels of the frame over frames whose
   reference answer parses as a LLaRA step (inf when the variant's answer does not parse).
 A runner has `encode_image(rgb)` and/or `generate(prompt_ids, embeds, max_new, eos)`;
@@ -43,6 +48,7 @@ class RefOutput:
     logits: np.ndarray  # (vocab,) after the prompt
     tokens: list[int]  # greedy answer ids
     text: str
+    margins: list[float] = field(default_factory=list)  # top-1 - top-2 logit per answer token
 
 
 @dataclass
@@ -52,6 +58,8 @@ class VariantResult:
     max_logit_diff: float | None = None
     answer_agreement: float | None = None
     max_action_px: float | None = None
+    tie_margins: list[float] = field(default_factory=list)
+    answers: int = 0  # frames whose answers were compared
     failures: list[str] = field(default_factory=list)
     note: str = ""
 
@@ -65,13 +73,14 @@ def reference_outputs(policy, cases: list[ParityCase]) -> list[RefOutput]:
 
     backend, out = policy.backend, []
     for case in cases:
-        text, tokens, ids = policy.generate(case.rgb, case.user_text)
+        margins: list[float] = []
+        text, tokens, ids = policy.generate(case.rgb, case.user_text, margins=margins)
         embeds = backend.encode_image(case.rgb)
         with torch.inference_mode():
             inputs = backend.model.embed(torch.tensor([ids]), embeds[None])
             logits = backend.model.llm(inputs_embeds=inputs, logits_to_keep=1).logits[0, -1]
         out.append(RefOutput(list(ids), embeds.float().numpy(), logits.float().numpy(),
-                             list(tokens), text))
+                             list(tokens), text, margins))
     return out
 
 
@@ -99,6 +108,13 @@ def action_error_px(ref_text: str, text: str, width: int, height: int) -> float 
                      for p, q in ((ref.pick, act.pick), (ref.place, act.place))))
 
 
+def _divergence_margin(tokens: list[int], ref: RefOutput) -> float:
+    """The reference's top-1 - top-2 margin at the first token where `tokens` differ."""
+    pairs = zip(tokens, ref.tokens, strict=False)  # a shorter answer parts where it ends
+    k = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(tokens), len(ref.tokens)))
+    return ref.margins[k] if k < len(ref.margins) else math.inf
+
+
 def measure(name: str, runner, refs: list[RefOutput], cases: list[ParityCase], policy,
             max_new_tokens: int | None = None) -> VariantResult:
     """All metrics a runner supports, over the parity cases."""
@@ -116,6 +132,8 @@ def measure(name: str, runner, refs: list[RefOutput], cases: list[ParityCase], p
         logits, tokens = runner.generate(ref.prompt_ids, embeds, max_new, tok.eos_id)
         diffs.append(float(np.abs(logits - ref.logits).max()))
         agree.append(tokens == ref.tokens)
+        if tokens != ref.tokens:
+            result.tie_margins.append(_divergence_margin(tokens, ref))
         err = action_error_px(ref.text, tok.decode(tokens).strip(), case.rgb.shape[1],
                               case.rgb.shape[0])
         if err is not None:
@@ -123,6 +141,7 @@ def measure(name: str, runner, refs: list[RefOutput], cases: list[ParityCase], p
     result.min_cosine = min(cosines) if cosines else None
     result.max_logit_diff = max(diffs) if diffs else None
     result.answer_agreement = float(np.mean(agree)) if agree else None
+    result.answers = len(agree)
     result.max_action_px = max(px) if px else None
     return result
 
@@ -163,10 +182,23 @@ def gate(result: VariantResult, thresholds: dict[str, dict]) -> list[str]:
         value = getattr(result, attr)
         if bound is None or value is None:
             continue
+        if metric == "min_answer_agreement":
+            value = _agreement_with_ties(result, bounds.get("max_logit_diff"))
         if (value < bound) if is_min else (value > bound):
             failures.append(f"{attr} {value:.4g} {'<' if is_min else '>'} {bound}")
     result.failures = failures
     return failures
+
+
+def _agreement_with_ties(result: VariantResult, logit_bound: float | None) -> float:
+    """answer_agreement plus the frames that part from the reference at a near-tie."""
+    if logit_bound is None or not result.tie_margins:
+        return result.answer_agreement
+    ties = sum(m <= 2.0 * logit_bound for m in result.tie_margins)
+    said = f"{ties} answer(s) parted at a reference near-tie <= {2 * logit_bound:g}"
+    if ties and said not in result.note:
+        result.note = ", ".join(filter(None, [result.note, said]))
+    return result.answer_agreement + ties / result.answers
 
 
 def _fmt(value: float | None) -> str:

@@ -150,7 +150,7 @@ def _scripted(policy: TorchPolicy, answer: str, monkeypatch) -> None:
     tok = policy.backend.tokenizer
     seen = {}
 
-    def fake_generate(input_ids, pixel_values, max_new_tokens, eos_token_id):
+    def fake_generate(input_ids, pixel_values, max_new_tokens, eos_token_id, margins=None):
         seen.update(ids=input_ids[0].tolist(), shape=tuple(pixel_values.shape), eos=eos_token_id)
         return [*tok.encode(answer), eos_token_id]
 

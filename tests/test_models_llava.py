@@ -144,6 +144,22 @@ def test_generate_greedy_is_token_identical_to_hf_generate(seed):
     assert stopped == hf(eos=eos, n=40)
 
 
+def test_generate_greedy_margins_are_top2_gaps_of_the_teacher_forced_logits():
+    model = _spread(build_tiny(CFG, seed=4), std=0.12, seed=4)
+    ids = torch.tensor([[1, 9, IMAGE_TOKEN_INDEX, 5, 6]])
+    px = torch.randn(1, 3, 56, 56, generator=torch.Generator().manual_seed(4))
+    margins: list[float] = []
+    tokens = model.generate_greedy(ids, px, max_new_tokens=12, eos_token_id=None,
+                                   margins=margins)
+    with torch.no_grad():
+        full = torch.cat([ids, torch.tensor([tokens[:-1]])], dim=1)
+        logits = model(full, px).logits[0, -len(tokens):]
+    top2 = logits.topk(2, dim=-1).values
+    assert len(margins) == len(tokens) == 12
+    assert torch.allclose(torch.tensor(margins), top2[:, 0] - top2[:, 1], atol=1e-4)
+    assert all(m >= 0 for m in margins)
+
+
 def test_generate_greedy_rejects_batches_and_zero_tokens(model):
     ids = torch.tensor([[1, IMAGE_TOKEN_INDEX, 5]] * 2)
     with pytest.raises(ConfigError, match="one sequence"):

@@ -187,15 +187,17 @@ class TorchPolicy:
         return self.backend.tokenizer.tokenizer_image_token(self.prompt(user_text))
 
     def generate(
-        self, image: Image.Image | np.ndarray, user_text: str
+        self, image: Image.Image | np.ndarray, user_text: str,
+        margins: list[float] | None = None,
     ) -> tuple[str, list[int], list[int]]:
-        """Greedy answer: (text, new token ids, prompt ids)."""
+        """Greedy answer: (text, new token ids, prompt ids); `margins` as generate_greedy's."""
         ids = self.prompt_ids(user_text)
         tokens = self.backend.model.generate_greedy(
             torch.tensor([ids], dtype=torch.long, device=self.backend.device),
             self.backend.pixel_values(image),
             max_new_tokens=self.config.max_new_tokens,
             eos_token_id=self.backend.tokenizer.eos_id,
+            margins=margins,
         )
         return self.backend.tokenizer.decode(tokens).strip(), tokens, ids
 

@@ -247,8 +247,12 @@ class LlavaPolicyModel(nn.Module):
         pixel_values: torch.Tensor,
         max_new_tokens: int = 256,
         eos_token_id: int | None = 2,
+        margins: list[float] | None = None,
     ) -> list[int]:
-        """Greedy decode of one sequence with the KV cache; returns the new token ids."""
+        """Greedy decode of one sequence with the KV cache; returns the new token ids.
+
+        `margins`, when given, receives top-1 minus top-2 logit of every step (how near the
+        step was to a tie; the parity gate uses it)."""
         if input_ids.shape[0] != 1:
             raise ConfigError(f"generate_greedy decodes one sequence, got {input_ids.shape[0]}")
         if max_new_tokens < 1:
@@ -260,6 +264,9 @@ class LlavaPolicyModel(nn.Module):
             # argmax over (vocab,) of the last position: ties go to the lowest id, as HF.
             nxt = int(out.logits[0, -1].argmax())
             tokens.append(nxt)
+            if margins is not None:
+                top2 = out.logits[0, -1].float().topk(2).values
+                margins.append(float(top2[0] - top2[1]))
             if nxt == eos_token_id or len(tokens) >= max_new_tokens:
                 return tokens
             step = torch.tensor([[nxt]], dtype=torch.long, device=input_ids.device)
