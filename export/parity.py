@@ -132,7 +132,7 @@ def measure(name: str, runner, refs: list[RefOutput], cases: list[ParityCase], p
         logits, tokens = runner.generate(ref.prompt_ids, embeds, max_new, tok.eos_id)
         diffs.append(float(np.abs(logits - ref.logits).max()))
         agree.append(tokens == ref.tokens)
-        if tokens != ref.tokens:
+        if not agree[-1]:
             result.tie_margins.append(_divergence_margin(tokens, ref))
         err = action_error_px(ref.text, tok.decode(tokens).strip(), case.rgb.shape[1],
                               case.rgb.shape[0])
