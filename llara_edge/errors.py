@@ -1,9 +1,36 @@
 """Typed errors of llara-edge.
 
-Every failure that a caller may want to handle has its own class; all derive from
-`LlaraEdgeError`, so a control loop can catch one base and never a bare Exception.
-Raise them `from` their cause so the original traceback is kept.
+Every failure that a caller may want to handle has its own class. The runtime's derive from
+`LlaraEdgeError`; the device errors are the drivers' own classes, re-exported here
+(`DeviceError`, `ProtocolError`, `DepthError`: llara_drivers.errors, whose base is
+`DriverError`), and the kernels raise `KernelError` (a ValueError). `REPORTED` is the tuple a
+command reports as one line (exit 2) instead of a traceback. Raise them `from` their cause so
+the original traceback is kept.
 """
+
+from llara_drivers.errors import DepthError, DeviceError, DriverError, ProtocolError
+from llara_kernels.errors import KernelError
+
+__all__ = [
+    "REPORTED",
+    "ArtifactError",
+    "AuthError",
+    "ConfigError",
+    "DeployError",
+    "DepthError",
+    "DeviceError",
+    "DiskFullError",
+    "DriverError",
+    "GeometryError",
+    "HostUnreachableError",
+    "KernelError",
+    "LlaraEdgeError",
+    "ParseError",
+    "ProtocolError",
+    "SafetyError",
+    "SimError",
+    "VerifyError",
+]
 
 
 class LlaraEdgeError(Exception):
@@ -29,18 +56,6 @@ class ParseError(LlaraEdgeError, ValueError):
 
 class ArtifactError(LlaraEdgeError):
     """A model file or export artifact is missing, corrupt, truncated or of the wrong kind."""
-
-
-class DeviceError(LlaraEdgeError):
-    """A camera, serial bus or accelerator could not be opened or stopped answering."""
-
-
-class ProtocolError(DeviceError):
-    """Bytes on a bus did not follow the wire protocol (bad header, checksum, length, id)."""
-
-
-class DepthError(LlaraEdgeError):
-    """No valid depth at (or around) a pixel where a 3D point is needed."""
 
 
 class GeometryError(LlaraEdgeError):
@@ -73,3 +88,6 @@ class DiskFullError(DeployError):
 
 class VerifyError(DeployError):
     """The copy on the robot does not match the manifest's sha256 (nothing was installed)."""
+
+
+REPORTED = (LlaraEdgeError, DriverError, KernelError)

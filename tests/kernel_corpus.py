@@ -9,9 +9,9 @@ import numpy as np
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.formats import format_answer, format_llarva_answer
-from llara_edge.models.tokenizer import SpmTokenizer
 from llara_edge.sim.catalog import COLOUR_NAMES, CONTAINER_NAMES, SHAPE_NAMES
-from llara_edge.training.tokenizer import TokenizerConfig, fixed_texts, train_tokenizer
+from llara_export.models.tokenizer import SpmTokenizer
+from llara_export.training.tokenizer import TokenizerConfig, fixed_texts, train_tokenizer
 
 NAMES = tuple(f"{c} {k}" for c in COLOUR_NAMES for k in (*SHAPE_NAMES, *CONTAINER_NAMES))
 N_JOINTS = 7

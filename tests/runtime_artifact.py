@@ -27,7 +27,7 @@ def tiny_llara_copy(tmp: Path) -> Path:
 
 
 def build_artifact(checkpoint: Path, out: Path, frame_size: tuple[int, int] = (64, 48)) -> Path:
-    from llara_edge.export.pipeline import ExportConfig, run_export
+    from llara_export.pipeline import ExportConfig, run_export
 
     report = run_export(ExportConfig(checkpoint=checkpoint, out=out, quants=(), parity_frames=1,
                                      frame_size=frame_size, max_new_tokens=8))

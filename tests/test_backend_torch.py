@@ -11,8 +11,6 @@ import torch
 from tiny_models import PROMPT, llara_conversations
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
-from llara_edge.backends import load_backend_class
-from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy, TorchReferenceBackend
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats import (
     VICUNA_V1,
@@ -22,9 +20,10 @@ from llara_edge.formats import (
     format_answer,
     format_llarva_answer,
 )
-from llara_edge.models.checkpoint import save_original
-from llara_edge.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
-from llara_edge.models.tokenizer import SpmTokenizer, train_spm
+from llara_export.models.checkpoint import save_original
+from llara_export.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
+from llara_export.models.tokenizer import SpmTokenizer, train_spm
+from llara_export.torch_ref import PolicyConfig, TorchPolicy
 
 TINY = TinyConfig(vocab_size=400, image_size=56, vision_layers=2, max_positions=1024)
 ACTION = PickPlaceAction((0.312, 0.617), (0.742, 0.547), -45, object_name="red block")
@@ -103,12 +102,6 @@ def test_image_tags_and_decode_skips_special_and_added_ids(tok_dir):
     assert ids[0] == tok.bos_id and ids.count(IMAGE_TOKEN_INDEX) == 2
     text = tok.decode([tok.bos_id, *tok.encode("Step 1"), tok.eos_id, tok.vocab_size, 0])
     assert text == "Step 1"
-
-
-def test_registry_is_lazy_and_typed():
-    assert load_backend_class("torch") is TorchReferenceBackend
-    with pytest.raises(ConfigError, match="unknown backend"):
-        load_backend_class("tensorflow")
 
 
 def test_prefill_extend_and_rollback_reproduce_generate_greedy(policy):

@@ -3,7 +3,8 @@
 On the committed tiny policy (models/tiny-llara), exported with a short parity run:
 - `llara-edge bench report --quick --gate` measures the runtime against both baselines on
   the same frames, parity and a few closed-loop episodes, writes the JSON, the plots and the
-  markdown report, and passes the checked-in gates (benchmarks/gates.toml, quick bounds);
+  markdown report, and passes the checked-in gates (benchmarks/llara_bench/gates.toml, quick
+  bounds);
 - the same candidate slowed by an injected delay (as long as the baseline's whole step)
   breaches the latency ceilings, and the command says which gate and by how much;
 - a forced llama.cpp q2_k quantisation as the candidate breaches the accuracy floors.
@@ -22,7 +23,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("matplotlib")
 pytest.importorskip("torch")
 
-from llara_edge.benchmarks.gates import check_gates, load_gates
+from llara_bench.gates import check_gates, load_gates
 from llara_edge.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +32,8 @@ CHECKPOINT = ROOT / "models" / "tiny-llara"
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory) -> Path:
-    from llara_edge.benchmarks.bench_models import with_vision_onnx
-    from llara_edge.export.pipeline import ExportConfig, run_export
+    from llara_bench.bench_models import with_vision_onnx
+    from llara_export.pipeline import ExportConfig, run_export
 
     tmp = tmp_path_factory.mktemp("bench")
     report = run_export(ExportConfig(checkpoint=CHECKPOINT, out=tmp / "raw", parity_frames=1,

@@ -1,17 +1,12 @@
-"""The 7B-shaped latency mode's arithmetic (benchmarks/bench_shaped.py): per-layer fits and
-the extrapolation to 32 layers, and its CLI errors. The measured run itself is a command
+"""The 7B-shaped latency mode's arithmetic (benchmarks/llara_bench/bench_shaped.py): per-layer fits
+and the extrapolation to 32 layers, and its CLI errors. The measured run itself is a command
 (docs/benchmarks.md), not a CI test."""
 
 from __future__ import annotations
 
 import pytest
 
-from llara_edge.benchmarks.bench_shaped import (
-    ShapedBenchConfig,
-    extrapolate,
-    fit_line,
-    format_shaped,
-)
+from llara_bench.bench_shaped import ShapedBenchConfig, extrapolate, fit_line, format_shaped
 from llara_edge.cli.main import main
 from llara_edge.errors import ConfigError
 
@@ -51,7 +46,7 @@ def test_format_names_every_runner():
         p["runners"]["r"].update(step={"p50": 1.0}, ttft=None, forward_passes_mean=3.0,
                                  parse_failures=0)
         p["comparisons"] = {"r": {}}
-    from llara_edge.benchmarks import roofline
+    from llara_bench import roofline
 
     text = format_shaped({"points": pts, "extrapolation": extrapolate(pts),
                           "roofline": {"rows": roofline.estimate_table()}})
@@ -63,7 +58,7 @@ def test_config_is_json_serialisable():
     from dataclasses import asdict
     from pathlib import Path
 
-    from llara_edge.benchmarks.bench_shaped import ShapedPoint, _jsonable
+    from llara_bench.bench_shaped import ShapedPoint, _jsonable
 
     cfg = ShapedBenchConfig(points=(ShapedPoint(Path("a"), Path("b")),))
     assert json.loads(json.dumps(_jsonable(asdict(cfg))))["points"][0]["artifact"] == "b"

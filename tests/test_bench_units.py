@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llara_edge.benchmarks import jetson, membw, roofline
-from llara_edge.benchmarks.gates import Gate, check_gates, format_gate_report, load_gates
-from llara_edge.benchmarks.stats import ratio, stage_summaries, summarize
+from llara_bench import jetson, membw, roofline
+from llara_bench.gates import Gate, check_gates, format_gate_report, load_gates
+from llara_bench.stats import ratio, stage_summaries, summarize
 from llara_edge.errors import ConfigError
 
 
@@ -130,7 +130,7 @@ def test_memory_bandwidth_is_measured():
 
 def test_gbnf_grammar_compiles_and_names_come_from_the_prompt():
     llama_cpp = pytest.importorskip("llama_cpp")
-    from llara_edge.benchmarks.gbnf import llara_step_gbnf, prompt_names
+    from llara_bench.gbnf import llara_step_gbnf, prompt_names
 
     text = "<task>Put the <p>red block</p> at x into the <p>green pan</p>. <p>red block</p>"
     assert prompt_names(text) == ("red block", "green pan")
@@ -146,8 +146,8 @@ def test_vicuna_chat_format_renders_the_policy_prompt():
     pytest.importorskip("jinja2")
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from llara_edge.benchmarks.baselines import vicuna_chat_format
-    from llara_edge.benchmarks.runners import policy_prompt
+    from llara_bench.baselines import vicuna_chat_format
+    from llara_bench.runners import policy_prompt
     from llara_edge.formats.templates import VICUNA_V1
 
     task = "<task>Put the <p>red block</p> into the pan.</task>\nDescribe it."
@@ -160,7 +160,7 @@ def test_vicuna_chat_format_renders_the_policy_prompt():
 
 
 def test_plots_are_small_pngs(tmp_path):
-    from llara_edge.benchmarks.plots import write_plots
+    from llara_bench.plots import write_plots
 
     stages = {"preprocess": 0.001, "vision": 0.004, "prefill": 0.006, "decode": 0.01,
               "parse": 0.0001}
@@ -183,22 +183,22 @@ def test_child_peak_rss_is_its_own_not_the_parents():
     import subprocess
     import sys
 
-    from llara_edge.benchmarks.stats import peak_rss_mb
+    from llara_bench.stats import peak_rss_mb
 
     ballast = np.ones(64 * 1024 * 1024 // 8)  # 64 MiB resident in this process
     ballast[::512] = 2.0
     parent = peak_rss_mb()
-    out = subprocess.run([sys.executable, "-c", "from llara_edge.benchmarks.stats import "
+    out = subprocess.run([sys.executable, "-c", "from llara_bench.stats import "
                           "peak_rss_mb; print(peak_rss_mb())"], capture_output=True,
                          text=True, check=True).stdout
     assert parent > 64 and float(out) < parent - 32, (parent, out)
 
 
 def test_free_twin_specs_and_the_twin_comparison():
+    from llara_bench.bench_latency import LatencyConfig, _twin_comparison
+    from llara_bench.runners import StepRecord
+    from llara_bench.specs import free_twin, parse_spec
     from llara_edge.actions import PickPlaceAction
-    from llara_edge.benchmarks.bench_latency import LatencyConfig, _twin_comparison
-    from llara_edge.benchmarks.runners import StepRecord
-    from llara_edge.benchmarks.specs import free_twin, parse_spec
 
     assert parse_spec("gguf:q4_k_m:onnx+fused+free").free
     assert parse_spec("gguf:q4_k_m:onnx+fused").vision == "onnx+fused"
@@ -231,7 +231,7 @@ def test_free_twin_specs_and_the_twin_comparison():
 
 
 def test_big_steps_use_the_candidate_only_where_the_1b_export_has_it():
-    from llara_edge.benchmarks.bench_big import steps_spec
+    from llara_bench.bench_big import steps_spec
 
     variants = {"f16": {}, "q8_0": {}, "q4_k_m": {}}
     assert steps_spec("gguf:q8_0", variants) == "gguf:q8_0"
@@ -241,7 +241,7 @@ def test_big_steps_use_the_candidate_only_where_the_1b_export_has_it():
 
 
 def test_multistep_header_counts():
-    from llara_edge.benchmarks.bench_multistep import header_counts
+    from llara_bench.bench_multistep import header_counts
 
     pairs = [(1, "Step 1: Pick"), (2, "Step 2: Pick"), (3, "Step 1: Pick"), (4, "Step 3: x"),
              (2, "Pick up the"), (5, " Step 5: Sweep")]

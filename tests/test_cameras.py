@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from llara_edge.errors import ConfigError, DepthError, DeviceError
-from llara_edge.geometry.camera import Intrinsics, deproject_pixel_to_point
-from llara_edge.hw_drivers.camera_base import (
+from llara_drivers.camera_base import (
     Camera,
     CameraConfig,
     EndOfStream,
@@ -22,7 +20,9 @@ from llara_edge.hw_drivers.camera_base import (
     make_camera,
     register_camera,
 )
-from llara_edge.hw_drivers.file_camera.io import save_npz
+from llara_drivers.camera_model import Intrinsics, deproject_pixel_to_point
+from llara_drivers.file_camera.io import save_npz
+from llara_edge.errors import ConfigError, DepthError, DeviceError
 
 try:
     import pyrealsense2 as rs
@@ -149,8 +149,8 @@ def test_frame_checks_shapes_and_converts_to_units():
 # ----------------------------------------------------------------------------- RealSense path
 def _software_camera(color: Intrinsics, depth: Intrinsics | None = None, extr=None,
                      **cfg):
-    from llara_edge.hw_drivers.realsense.camera import RealSenseCamera
-    from llara_edge.hw_drivers.realsense.software import SoftwareRealSense
+    from llara_drivers.realsense.camera import RealSenseCamera
+    from llara_drivers.realsense.software import SoftwareRealSense
 
     dev = SoftwareRealSense(color, depth, extr, depth_scale=0.001, fps=30)
     di = depth or color
@@ -162,7 +162,7 @@ def _software_camera(color: Intrinsics, depth: Intrinsics | None = None, extr=No
 
 @needs_rs
 def test_intrinsics_round_trip_through_librealsense():
-    from llara_edge.hw_drivers.realsense.rs_api import from_rs_intrinsics, to_rs_intrinsics
+    from llara_drivers.realsense.rs_api import from_rs_intrinsics, to_rs_intrinsics
 
     exact = Intrinsics(640, 480, 615.0, 615.5, 320.25, 240.0, "brown_conrady",
                        (0.125, -0.25, 0.0, 0.0, 0.5))
@@ -181,8 +181,8 @@ def test_intrinsics_round_trip_through_librealsense():
 
 @needs_rs
 def test_unknown_serial_lists_connected_devices():
-    from llara_edge.hw_drivers.realsense.rs_api import connected_serials
-    from llara_edge.hw_drivers.realsense.software import SoftwareRealSense
+    from llara_drivers.realsense.rs_api import connected_serials
+    from llara_drivers.realsense.software import SoftwareRealSense
 
     dev = SoftwareRealSense(INTR, serial="SW-TEST-7")
     cfg = CameraConfig(kind="realsense", serial="123456789012", width=80, height=60)

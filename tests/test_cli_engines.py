@@ -32,8 +32,8 @@ def test_build_without_tensorrt_touches_nothing(artifact, tmp_path, capsys):
 
 
 def test_build_list_clean_orchestration(artifact, tmp_path, capsys, monkeypatch):
-    import llara_edge.export.trt_build as trt_build
-    from llara_edge.export.manifest import sha256_file
+    import llara_edge.backends.trt_build as trt_build
+    from llara_edge.runtime.manifest import sha256_file
 
     built = []
 

@@ -60,7 +60,7 @@ def verify(path: Path) -> subprocess.CompletedProcess:
 
 def changed_copy(art: Path, dest: Path, token: str) -> Path:
     """A second, different artifact: one small file edited and the manifest rewritten."""
-    from llara_edge.export.manifest import file_entries, read_manifest, write_manifest
+    from llara_export.manifest import file_entries, read_manifest, write_manifest
 
     shutil.copytree(art, dest)
     with open(dest / "tokenizer_config.json", "a") as fh:
@@ -105,7 +105,7 @@ def test_bench_runs_on_a_device_without_torch(device, artifact, tmp_path):
     probe = subprocess.run([str(wrapper), "doctor"], capture_output=True, text=True,
                            timeout=120)
     assert "torch" in probe.stdout + probe.stderr  # the wrapper's python really lacks torch
-    from llara_edge.benchmarks.bench_models import with_quant_variant
+    from llara_bench.bench_models import with_quant_variant
 
     art = with_quant_variant(artifact, "q4_k_m", tmp_path / "art-q4")  # the bench's candidate
     out = tmp_path / "runs"

@@ -20,9 +20,9 @@ import torch
 from runtime_artifact import tiny_llara_copy
 
 from llara_edge.errors import ArtifactError, ConfigError
-from llara_edge.export.pipeline import ExportConfig, run_export
-from llara_edge.models.checkpoint import load_checkpoint
-from llara_edge.models.compact import compacted
+from llara_export.models.checkpoint import load_checkpoint
+from llara_export.models.compact import compacted
+from llara_export.pipeline import ExportConfig, run_export
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +67,14 @@ def test_compact_export_without_the_onnx_llm(ckpt, tmp_path):
     manifest = json.loads((tmp_path / "small" / "manifest.json").read_text())
     assert "llm" not in manifest["onnx"] and "embed" not in manifest["onnx"]
     assert not (tmp_path / "small" / "llm.onnx").exists()
-    from llara_edge.benchmarks.bench_shaped import depths  # the LLM depth from the GGUF
+    from llara_bench.bench_shaped import depths  # the LLM depth from the GGUF
 
     n_layers = json.loads((ckpt / "config.json").read_text())["num_hidden_layers"]
     assert depths(tmp_path / "small")[0] == n_layers
 
-    from llara_edge.export.frames import sim_frames
     from llara_edge.runtime.config import RuntimeConfig
     from llara_edge.runtime.policy import Policy
+    from llara_export.frames import sim_frames
 
     case = sim_frames(1, 160, 120, seed=3)[0]
     with Policy.load(tmp_path / "small", RuntimeConfig(variant="q8_0", threads=1,
@@ -97,7 +97,7 @@ def test_compact_export_of_the_onnx_llm_is_the_fp32_one(ckpt, tmp_path):
     assert rows(plain) == rows(small) and "onnx" in {x.name for x in small.results}
     for name in ("embed.onnx", "llm.onnx"):
         assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "small" / name).read_bytes()
-    from llara_edge.export.frames import sim_frames
+    from llara_export.frames import sim_frames
 
     case = sim_frames(1, 160, 120, seed=3)[0]
     with Policy.load(tmp_path / "small", RuntimeConfig(llm="onnx", threads=1,

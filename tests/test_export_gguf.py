@@ -14,15 +14,15 @@ gguf = pytest.importorskip("gguf")
 
 from tiny_models import PROMPT, llara_conversations  # noqa: E402
 
-from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy  # noqa: E402
-from llara_edge.export.gguf_llm import write_llm_gguf  # noqa: E402
-from llara_edge.export.gguf_mmproj import FEATURE_LAYER_KEY, write_mmproj_gguf  # noqa: E402
-from llara_edge.export.gguf_runner import GgufRunner, stock_chat_answer  # noqa: E402
-from llara_edge.export.parity import token_cosines  # noqa: E402
-from llara_edge.export.quantize import quantize_gguf  # noqa: E402
-from llara_edge.models.checkpoint import save_original  # noqa: E402
-from llara_edge.models.llava import TinyConfig, build_tiny  # noqa: E402
-from llara_edge.models.tokenizer import train_spm  # noqa: E402
+from llara_export.gguf_llm import write_llm_gguf  # noqa: E402
+from llara_export.gguf_mmproj import FEATURE_LAYER_KEY, write_mmproj_gguf  # noqa: E402
+from llara_export.gguf_runner import GgufRunner, stock_chat_answer  # noqa: E402
+from llara_export.models.checkpoint import save_original  # noqa: E402
+from llara_export.models.llava import TinyConfig, build_tiny  # noqa: E402
+from llara_export.models.tokenizer import train_spm  # noqa: E402
+from llara_export.parity import token_cosines  # noqa: E402
+from llara_export.quantize import quantize_gguf  # noqa: E402
+from llara_export.torch_ref import PolicyConfig, TorchPolicy  # noqa: E402
 
 # widths 256/512 so k-quants apply; 3 CLIP layers -> 2 blocks kept for select layer -2
 TINY = TinyConfig(vocab_size=400, image_size=56, vision_layers=3, max_positions=1024)
@@ -77,7 +77,7 @@ def test_llm_gguf_text_logits_match_torch(policy, files, ftype, tol):
 
 
 def test_quantisation_is_llama_cpp_and_types_are_reported(files):
-    from llara_edge.export.quantize import tensor_types
+    from llara_export.quantize import tensor_types
 
     assert tensor_types(files["q8_0"]) == {"Q8_0": 16, "F32": 5}
     q4 = tensor_types(files["q4_k_m"])
@@ -113,7 +113,7 @@ def _clip_cpp_llava(model, px: torch.Tensor) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def frame() -> np.ndarray:
-    from llara_edge.export.frames import sim_frames
+    from llara_export.frames import sim_frames
 
     return sim_frames(1, 56, 42)[0].rgb  # pads to 56x56: no resampling in either pipeline
 

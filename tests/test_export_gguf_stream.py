@@ -1,5 +1,7 @@
-"""The streamed LLM GGUF (export/gguf_stream.py, no torch model) equals the GGUF written
-from the loaded model (export/gguf_llm.py, the reference) byte for byte, in both layouts."""
+"""The streamed LLM GGUF (export/llara_export/gguf_stream.py, no torch model) equals the GGUF
+written from the loaded model (export/llara_export/gguf_llm.py, the reference) byte for byte, in
+both
+layouts."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ pytest.importorskip("gguf")
 from real_vocab import real_vocab_path
 
 from llara_edge.errors import ArtifactError
-from llara_edge.export.gguf_llm import write_llm_gguf
-from llara_edge.export.gguf_stream import can_stream, write_llm_gguf_streamed
-from llara_edge.models.checkpoint import load_checkpoint
-from llara_edge.models.shaped import ShapedConfig, write_shaped
+from llara_export.gguf_llm import write_llm_gguf
+from llara_export.gguf_stream import can_stream, write_llm_gguf_streamed
+from llara_export.models.checkpoint import load_checkpoint
+from llara_export.models.shaped import ShapedConfig, write_shaped
 
 SMALL = ShapedConfig(llm_layers=2, clip_layers=2, hidden=256, intermediate=512, heads=4,
                      vision_hidden=64, vision_intermediate=128, vision_heads=2, image_size=56)

@@ -16,20 +16,16 @@ pytest.importorskip("onnxruntime")
 from tiny_models import random_llava_hf
 
 from llara_edge.errors import ArtifactError
-from llara_edge.export.onnx_common import past_names as onnx_past_names
-from llara_edge.export.onnx_llm import export_llm
-from llara_edge.export.onnx_preprocess import preprocess_error, preprocess_model
-from llara_edge.export.onnx_runner import (
-    OnnxFeaturesRunner,
-    OnnxRunner,
-    load_projector,
-)
-from llara_edge.export.onnx_vision import export_vision
-from llara_edge.export.parity import token_cosines
-from llara_edge.models.checkpoint import load_checkpoint, save_original
-from llara_edge.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
 from llara_edge.models.preprocess import PreprocessConfig, preprocess_image
-from llara_edge.models.tokenizer import train_spm
+from llara_export.models.checkpoint import load_checkpoint, save_original
+from llara_export.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
+from llara_export.models.tokenizer import train_spm
+from llara_export.onnx_common import past_names as onnx_past_names
+from llara_export.onnx_llm import export_llm
+from llara_export.onnx_preprocess import preprocess_error, preprocess_model
+from llara_export.onnx_runner import OnnxFeaturesRunner, OnnxRunner, load_projector
+from llara_export.onnx_vision import export_vision
+from llara_export.parity import token_cosines
 
 VOCAB = 300
 # GQA (4 query heads over 2 kv heads) in the original layout; 3 CLIP layers -> 2 kept
@@ -190,7 +186,7 @@ def test_corrupt_or_missing_graphs_are_artifact_errors(exported, tmp_path):
 def test_large_graphs_keep_weights_in_one_external_data_file(exported, runner, tmp_path,
                                                              monkeypatch):
     """Graphs above EXTERNAL_DATA_BYTES (a 7B LLM) are saved as NAME.onnx + NAME.onnx.data."""
-    from llara_edge.export import onnx_common
+    from llara_export import onnx_common
 
     monkeypatch.setattr(onnx_common, "EXTERNAL_DATA_BYTES", 0)
     files = export_llm(exported[0], tmp_path, tmp_path / "scratch").files
@@ -209,8 +205,8 @@ def test_streamed_weights_are_aligned_transposed_and_named(exported, tmp_path, m
     MatMul's [in, out] under the checkpoint's own names, the bytes of the torch weight."""
     import onnx
 
-    from llara_edge.export import onnx_common
-    from llara_edge.export.onnx_weights import ALIGN
+    from llara_export import onnx_common
+    from llara_export.onnx_weights import ALIGN
 
     monkeypatch.setattr(onnx_common, "EXTERNAL_DATA_BYTES", 0)
     model = exported[0]
@@ -228,7 +224,7 @@ def test_streamed_weights_are_aligned_transposed_and_named(exported, tmp_path, m
     assert not list(tmp_path.glob(".*")), "no temporary file is left behind"
     import onnxruntime as ort
 
-    from llara_edge.export.onnx_common import map_external_weights
+    from llara_edge.backends.onnx import map_external_weights
 
     opts = ort.SessionOptions()  # a graph with external data runs from its mapped file
     assert map_external_weights(opts, tmp_path / "llm.onnx")
@@ -298,7 +294,7 @@ def test_graph_benchmark_compares_two_exports(exported, tmp_path, capsys):
     """bench_onnx_graphs: a re-export of the same model gives the same logits (diff 0)."""
     import json
 
-    from llara_edge.benchmarks import bench_onnx_graphs
+    from llara_bench import bench_onnx_graphs
 
     export_llm(exported[0], tmp_path)
     assert bench_onnx_graphs.main([str(exported[2]), str(tmp_path), "--prefill", "6",

@@ -1,12 +1,12 @@
-"""export/parity.py: metrics and the gate on synthetic references (no model needed)."""
+"""export/llara_export/parity.py: metrics and the gate on synthetic references (no model needed)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from llara_edge.export import parity
-from llara_edge.export.frames import ParityCase
+from llara_export import parity
+from llara_export.frames import ParityCase
 
 
 class _Tok:

@@ -19,12 +19,12 @@ from tiny_models import random_llava_hf
 
 from llara_edge.cli.main import main
 from llara_edge.errors import ArtifactError, DeviceError
-from llara_edge.export.manifest import load_manifest
-from llara_edge.export.pipeline import ExportConfig, count_steps
-from llara_edge.export.progress import ProgressBar
-from llara_edge.models.checkpoint import save_original
-from llara_edge.models.llava import TinyConfig, build_tiny
-from llara_edge.models.tokenizer import train_spm
+from llara_export.manifest import load_manifest
+from llara_export.models.checkpoint import save_original
+from llara_export.models.llava import TinyConfig, build_tiny
+from llara_export.models.tokenizer import train_spm
+from llara_export.pipeline import ExportConfig, count_steps
+from llara_export.progress import ProgressBar
 
 TINY = TinyConfig(vocab_size=300, image_size=56, vision_layers=3, max_positions=512)
 FAST = ["--frames", "1", "--frame-size", "64x48", "--max-new-tokens", "6"]
@@ -209,7 +209,7 @@ def test_output_that_is_a_file_is_refused(ckpt, tmp_path, capsys):
 
 
 def test_tensorrt_missing_is_a_clear_device_error(tmp_path):
-    from llara_edge.export.trt_build import build_engine, tensorrt_status
+    from llara_edge.backends.trt_build import build_engine, tensorrt_status
 
     if tensorrt_status()["available"]:
         pytest.skip("tensorrt installed: engine builds are checked on the target")
@@ -221,7 +221,7 @@ def test_tensorrt_profiles_cover_every_dynamic_input_of_the_exported_graphs(expo
     """The profile build_engine gives TensorRT, from the ONNX graphs' real input shapes."""
     import onnx
 
-    from llara_edge.export.trt_build import default_shapes
+    from llara_edge.backends.trt_build import default_shapes
 
     _, out, *_ = exported
     for name in ("vision.onnx", "llm.onnx", "embed.onnx"):

@@ -1,4 +1,5 @@
-"""Per-stage wall time / peak RSS (export/resources.py) and the streamed GGUF writer against
+"""Per-stage wall time / peak RSS (export/llara_export/resources.py) and the streamed GGUF writer
+against
 gguf's own add_tensor path (the plain reference)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from llara_edge.export.resources import StageMeter, format_stages
+from llara_export.resources import StageMeter, format_stages
 
 pytest.importorskip("gguf")
 
@@ -58,7 +59,7 @@ def _reference_gguf(path, tensors, dtype):
     """gguf's add_tensor path: every converted tensor held until write_tensors_to_file."""
     import gguf
 
-    from llara_edge.export.gguf_llm import to_numpy
+    from llara_export.gguf_llm import to_numpy
 
     writer = gguf.GGUFWriter(str(path), arch="llama")
     writer.add_name("x")
@@ -71,7 +72,7 @@ def _reference_gguf(path, tensors, dtype):
 
 
 def test_streamed_gguf_equals_add_tensor_path(tmp_path):
-    from llara_edge.export.gguf_llm import Permuted, permute_rope, write_gguf
+    from llara_export.gguf_llm import Permuted, permute_rope, write_gguf
 
     g = torch.Generator().manual_seed(0)
     q = torch.randn(64, 32, generator=g)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from llara_edge.hw_drivers.virtual.pty_bus import FaultConfig
+from llara_drivers.virtual.pty_bus import FaultConfig
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.loop import LoopConfig, RobotLoop
 from llara_edge.robot.policy_io import PolicyOutput

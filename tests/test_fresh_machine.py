@@ -42,7 +42,7 @@ def test_installed_kernels_distribution_wins_over_the_repo_folder():
         pytest.skip("the PyPI `kernels` distribution is not installed (transformers < 5.25)")
     out = _run_from_root("import sys; assert sys.path[0] == ''\n"
                          "import kernels; print(kernels.__file__)\n"
-                         "import llara_edge.kernels as k; print(k.__file__)")
+                         "import llara_kernels as k; print(k.__file__)")
     assert out.returncode == 0, out.stderr
     theirs, ours = out.stdout.split()
     # The venv may live inside the checkout (.venv/): what matters is that the hit is the

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from llara_edge.geometry.camera import (
+from llara_drivers.camera_model import (
     Intrinsics,
     deproject_pixel_to_point,
     project_point_to_pixel,

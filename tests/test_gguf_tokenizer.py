@@ -19,12 +19,7 @@ from real_vocab import real_vocab_cases, real_vocab_path
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.errors import ArtifactError
-from llara_edge.formats import (
-    ACTION_PROMPTS,
-    DETECTION_PROMPTS,
-    LOCALIZATION_PROMPTS,
-    LlaraPrompt,
-)
+from llara_edge.formats import ACTION_PROMPTS, DETECTION_PROMPTS, LOCALIZATION_PROMPTS, LlaraPrompt
 from llara_edge.formats.llara import (
     detection_answer,
     detection_prompt,
@@ -35,13 +30,13 @@ from llara_edge.formats.llara import (
 from llara_edge.formats.llarva import PROMPTS, LlarvaPrompt, ProprioHistory, format_llarva_answer
 from llara_edge.formats.templates import (
     IMAGE_TAG_RE,
+    IMAGE_TOKEN_INDEX,
     TEMPLATES,
     build_prompt,
     one_image_prompt,
 )
 from llara_edge.models.gguf_tokenizer import GgufTokenizer
 from llara_edge.models.gguf_vocab import read_gguf_metadata, read_gguf_vocab
-from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
 
 
 @pytest.fixture(scope="module")
@@ -185,8 +180,8 @@ def test_artifact_without_tokenizer_model(tmp_path_factory):
     vocabulary, and its ids equal sentencepiece's on the policy's prompts."""
     from runtime_artifact import shared_artifact
 
-    from llara_edge.models.tokenizer import SpmTokenizer
     from llara_edge.runtime.artifact import Artifact
+    from llara_export.models.tokenizer import SpmTokenizer
 
     src = shared_artifact(tmp_path_factory)
     root = tmp_path_factory.mktemp("gguf-only") / "art"

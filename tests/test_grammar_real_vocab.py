@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from real_vocab import real_vocab_path
 
-from llara_edge.benchmarks.bench_grammar_vocab import N_JOINTS, NAMES, answers
+from llara_bench.bench_grammar_vocab import N_JOINTS, NAMES, answers
+from llara_edge.decoding import grammar_cache
+from llara_edge.decoding.constrained_decode import decode_constrained, prefill_prefix
 from llara_edge.formats import LlaraPrompt
 from llara_edge.formats.templates import build_prompt
-from llara_edge.kernels.constrained_decode import decode_constrained, prefill_prefix
 from llara_edge.models.gguf_tokenizer import GgufTokenizer
-from llara_edge.runtime import grammar_cache
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from serial_fakes import ScriptedLine, feed_chunked
 
-from llara_edge.errors import ConfigError
-from llara_edge.hw_drivers.base import BusConfig, make_bus
-from llara_edge.hw_drivers.dynamixel import protocol as dxl
-from llara_edge.hw_drivers.dynamixel.bus import DynamixelBus
-from llara_edge.hw_drivers.dynamixel.registers import MODELS, X_REGISTERS
-from llara_edge.hw_drivers.servo_wire import (
+from llara_drivers.base import BusConfig, make_bus
+from llara_drivers.dynamixel import protocol as dxl
+from llara_drivers.dynamixel.bus import DynamixelBus
+from llara_drivers.dynamixel.registers import MODELS, X_REGISTERS
+from llara_drivers.servo_wire import (
     BusProtocolError,
     BusTimeoutError,
     Rejection,
     ServoFaultError,
     Status,
 )
+from llara_edge.errors import ConfigError
 
 H = bytes.fromhex
 EMANUAL = {  # (id, instruction, params) -> packet

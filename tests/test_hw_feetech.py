@@ -16,18 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from serial_fakes import ScriptedLine, feed_chunked
 
-from llara_edge.errors import ConfigError, DeviceError, ProtocolError
-from llara_edge.hw_drivers.base import BusConfig, make_bus
-from llara_edge.hw_drivers.feetech import protocol as ft
-from llara_edge.hw_drivers.feetech.bus import FeetechBus
-from llara_edge.hw_drivers.feetech.registers import MODELS, SCS_REGISTERS, STS_REGISTERS
-from llara_edge.hw_drivers.servo_wire import (
+from llara_drivers.base import BusConfig, make_bus
+from llara_drivers.feetech import protocol as ft
+from llara_drivers.feetech.bus import FeetechBus
+from llara_drivers.feetech.registers import MODELS, SCS_REGISTERS, STS_REGISTERS
+from llara_drivers.servo_wire import (
     BusProtocolError,
     BusTimeoutError,
     Rejection,
     ServoFaultError,
     Status,
 )
+from llara_edge.errors import ConfigError, DeviceError, ProtocolError
 
 
 def fbus(script, **cfg) -> FeetechBus:

@@ -36,10 +36,10 @@ from collections import Counter
 
 import pytest
 
-from llara_edge.hw_drivers.base import BusConfig, make_bus
-from llara_edge.hw_drivers.dynamixel import protocol as dxl
-from llara_edge.hw_drivers.feetech import protocol as ft
-from llara_edge.hw_drivers.servo_wire import BROADCAST_ID, Instruction, Packet, Register
+from llara_drivers.base import BusConfig, make_bus
+from llara_drivers.dynamixel import protocol as dxl
+from llara_drivers.feetech import protocol as ft
+from llara_drivers.servo_wire import BROADCAST_ID, Instruction, Packet, Register
 
 scs = pytest.importorskip("scservo_sdk")
 dsdk = pytest.importorskip("dynamixel_sdk")

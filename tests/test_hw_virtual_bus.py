@@ -15,10 +15,10 @@ import time
 
 import pytest
 
+from llara_drivers.base import BusConfig, make_bus
+from llara_drivers.servo_wire import BusTimeoutError, Instruction, ServoFaultError
+from llara_drivers.virtual.pty_bus import FaultConfig, VirtualServoBus
 from llara_edge.errors import ConfigError, DeviceError, ProtocolError
-from llara_edge.hw_drivers.base import BusConfig, make_bus
-from llara_edge.hw_drivers.servo_wire import BusTimeoutError, Instruction, ServoFaultError
-from llara_edge.hw_drivers.virtual.pty_bus import FaultConfig, VirtualServoBus
 
 PROTOCOLS = ("feetech", "dynamixel")
 IDS = (1, 2, 3)

@@ -17,13 +17,13 @@ import pytest
 import torch
 from kernel_corpus import NAMES, random_action, train_test_tokenizer
 
-from llara_edge.backends.torch_ref import TorchPolicy, TorchReferenceBackend
+from llara_edge.decoding.constrained_decode import decode_constrained, decode_greedy, last_row
+from llara_edge.decoding.token_grammar import compile_grammar
 from llara_edge.errors import ParseError
 from llara_edge.formats import LlaraPrompt, format_answer, parse_llara_first_step
-from llara_edge.kernels.constrained_decode import decode_constrained, decode_greedy, last_row
-from llara_edge.kernels.token_grammar import compile_grammar
-from llara_edge.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
 from llara_edge.models.preprocess import PreprocessConfig
+from llara_export.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
+from llara_export.torch_ref import TorchPolicy, TorchReferenceBackend
 
 TINY = TinyConfig(vocab_size=512, image_size=56, vision_layers=2, max_positions=1024)
 CONTEXT = 24

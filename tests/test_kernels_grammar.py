@@ -12,6 +12,19 @@ import numpy as np
 import pytest
 from kernel_corpus import N_JOINTS, NAMES, random_action, random_joint_action, train_test_tokenizer
 
+from llara_edge.decoding.answer_grammars import (
+    GrammarSpec,
+    answer_node,
+    float_repr,
+    int_range,
+    uint_range,
+    unit_decimal,
+    unit_float_repr,
+)
+from llara_edge.decoding.bytefsm import compile_dfa
+from llara_edge.decoding.constrained_decode import decode_constrained, prefill_prefix
+from llara_edge.decoding.token_grammar import compile_grammar
+from llara_edge.decoding.token_vocab import TokenVocab
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats import (
     format_answer,
@@ -23,19 +36,6 @@ from llara_edge.formats import (
     parse_localization,
 )
 from llara_edge.formats.llara import format_scene
-from llara_edge.kernels.answer_grammars import (
-    GrammarSpec,
-    answer_node,
-    float_repr,
-    int_range,
-    uint_range,
-    unit_decimal,
-    unit_float_repr,
-)
-from llara_edge.kernels.bytefsm import compile_dfa
-from llara_edge.kernels.constrained_decode import decode_constrained, prefill_prefix
-from llara_edge.kernels.token_grammar import compile_grammar
-from llara_edge.kernels.token_vocab import TokenVocab
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from llara_edge.errors import ConfigError
-from llara_edge.kernels.masked_argmax import (
+from llara_kernels.masked_argmax import (
     mask_words,
     masked_argmax,
     masked_argmax_ref,

@@ -21,13 +21,8 @@ import pytest
 import torch
 
 from llara_edge.errors import ConfigError
-from llara_edge.kernels.projector import (
-    ProjectorWeights,
-    ProjectorWorkspace,
-    project,
-    project_ref,
-)
-from llara_edge.models.llava import build_projector
+from llara_export.models.llava import build_projector
+from llara_kernels.projector import ProjectorWeights, ProjectorWorkspace, project, project_ref
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +68,7 @@ def test_matches_llava_torch_projector():
 
 
 def test_fp32_gelu_epilogue_against_math_erf():
-    from llara_edge.kernels.projector import _bias_gelu_, _bias_gelu_serial
+    from llara_kernels.projector import _bias_gelu_, _bias_gelu_serial
 
     v = np.linspace(-12, 12, 400_001)
     exact = np.array([0.5 * x * (1 + math.erf(x / math.sqrt(2))) for x in v])
@@ -101,10 +96,10 @@ def test_reused_workspace_allocates_nothing_large():
 
 @pytest.mark.parametrize("chosen", [None, "omp"])
 def test_numba_threading_layer_is_workqueue_unless_the_user_chose(chosen):
-    """numba's OpenMP layer made torch 20x slower in the same process (kernels/projector.py)."""
+    """numba's OpenMP layer made torch 20x slower in the same process (kernels/llara_kernels/projector.py)."""
     code = textwrap.dedent("""
         import numba, numpy as np
-        from llara_edge.kernels import projector
+        from llara_kernels import projector
         numba.set_num_threads(1)  # starts the threading layer, as the onnx+fused engine does
         h = np.ones((64, 64), np.float32)
         projector._bias_gelu_(h, np.zeros(64, np.float32))
@@ -173,8 +168,8 @@ def test_cpp_reference_matches_numpy_reference(native_lib):
 
 _TRITON_SCRIPT = textwrap.dedent("""
     import numpy as np, torch
-    from llara_edge.kernels.projector import ProjectorWeights, project_ref
-    from llara_edge.kernels.projector_triton import project_triton
+    from llara_kernels.projector import ProjectorWeights, project_ref
+    from llara_kernels.projector_triton import project_triton
     rng = np.random.default_rng(7)
     c, h, d = 40, 96, 72
     w = ProjectorWeights(rng.uniform(-1, 1, (c, h)) / np.sqrt(c), rng.uniform(-1, 1, h),
@@ -201,7 +196,7 @@ def test_triton_kernel_in_interpreter_mode():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_triton_on_gpu_at_llava_size_fp16():
-    from llara_edge.kernels.projector_triton import project_triton
+    from llara_kernels.projector_triton import project_triton
 
     rng = np.random.default_rng(8)
     w = _weights(rng, 1024, 4096, 4096)
@@ -216,7 +211,7 @@ def test_triton_on_gpu_at_llava_size_fp16():
 
 
 def test_trt_plugin_registers_or_says_why():
-    from llara_edge.kernels import trt_plugin
+    from llara_kernels import trt_plugin
 
     try:
         import tensorrt.plugin  # noqa: F401

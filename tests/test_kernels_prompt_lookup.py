@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from kernel_corpus import random_action, train_test_tokenizer
 
-from llara_edge.errors import ConfigError
-from llara_edge.formats import format_answer
-from llara_edge.kernels.constrained_decode import Lookahead, decode_constrained, prefill_prefix
-from llara_edge.kernels.prompt_lookup import (
+from llara_edge.decoding.constrained_decode import Lookahead, decode_constrained, prefill_prefix
+from llara_edge.decoding.prompt_lookup import (
     PromptLookup,
     PromptLookupConfig,
     reference_lookup,
     whitespace_aliases,
 )
-from llara_edge.kernels.token_grammar import compile_grammar
-from llara_edge.kernels.token_vocab import TokenVocab
+from llara_edge.decoding.token_grammar import compile_grammar
+from llara_edge.decoding.token_vocab import TokenVocab
+from llara_edge.errors import ConfigError
+from llara_edge.formats import format_answer
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from safetensors.torch import load_file, save_file
 from llara_edge.actions import PickPlaceAction
 from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.formats import VICUNA_V1, LlaraPrompt, build_prompt, format_answer
-from llara_edge.models.checkpoint import load_checkpoint, save_original
-from llara_edge.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
-from llara_edge.models.tokenizer import train_spm
+from llara_export.models.checkpoint import load_checkpoint, save_original
+from llara_export.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
+from llara_export.models.tokenizer import train_spm
 
 TINY = TinyConfig(vocab_size=400, image_size=56, vision_layers=2, max_positions=512)
 IDS = [1, 30, 31, IMAGE_TOKEN_INDEX, 40, 41, 42, 43]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from llara_edge.errors import ConfigError
-from llara_edge.models.llava import (
+from llara_export.models.llava import (
     IGNORE_INDEX,
     IMAGE_TOKEN_INDEX,
     MultimodalSpec,

@@ -16,9 +16,9 @@ from safetensors.torch import load_file, save_file
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
 from llara_edge.errors import ArtifactError
-from llara_edge.models.checkpoint import load_checkpoint
-from llara_edge.models.llava import IMAGE_TOKEN_INDEX
-from llara_edge.models.tokenizer import train_spm
+from llara_export.models.checkpoint import load_checkpoint
+from llara_export.models.llava import IMAGE_TOKEN_INDEX
+from llara_export.models.tokenizer import train_spm
 
 SPM_VOCAB = 300
 IMAGE_ID = SPM_VOCAB  # llava-hf appends <image> (and <pad>) after the sentencepiece pieces

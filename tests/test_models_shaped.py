@@ -1,4 +1,5 @@
-"""7B-shaped checkpoints (llara_edge/models/shaped.py) at reduced width: the real vocabulary's
+"""7B-shaped checkpoints (export/llara_export/models/shaped.py) at reduced width: the real
+vocabulary's
 tokenizer.model, both layouts load with the intended shapes, and the export reads them."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from tiny_models import PROMPT, llara_conversations
 
 from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.formats import VICUNA_V1, LlaraPrompt, build_prompt
-from llara_edge.models.shaped import ShapedConfig, spm_model_from_gguf, write_shaped
-from llara_edge.models.tokenizer import SpmTokenizer
+from llara_export.models.shaped import ShapedConfig, spm_model_from_gguf, write_shaped
+from llara_export.models.tokenizer import SpmTokenizer
 
 # 7B vocabulary and CLIP patching, small widths: a test checkpoint of a few MB
 SMALL = ShapedConfig(llm_layers=1, clip_layers=2, hidden=256, intermediate=512, heads=4,
@@ -70,7 +71,7 @@ def test_config_validation():
 
 @pytest.mark.parametrize("layout", ["original", "llava-hf"])
 def test_both_layouts_load_with_their_shapes(tmp_path, layout):
-    from llara_edge.models.checkpoint import load_checkpoint
+    from llara_export.models.checkpoint import load_checkpoint
 
     cfg = SMALL.with_(layout=layout)
     out = write_shaped(cfg, tmp_path / layout, real_vocab_path())

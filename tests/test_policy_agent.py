@@ -53,9 +53,9 @@ def test_malformed_answer_spends_a_step_and_the_loop_goes_on(env):
 def test_eval_command_on_a_random_checkpoint(tmp_path, capsys):
     pytest.importorskip("torch", reason="the reference backend needs the export extra")
     from llara_edge.cli.main import main
-    from llara_edge.models.checkpoint import save_original
-    from llara_edge.models.llava import TinyConfig, build_tiny
-    from llara_edge.models.tokenizer import train_spm
+    from llara_export.models.checkpoint import save_original
+    from llara_export.models.llava import TinyConfig, build_tiny
+    from llara_export.models.tokenizer import train_spm
 
     texts = [f"Step {i}: Pick up the <p>red block</p> at <b>(0.{i:03d}, 0.5)</b>." for i in
              range(200)]

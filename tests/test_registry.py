@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
+from llara_drivers.registry import Registry
 from llara_edge.errors import ConfigError
-from llara_edge.registry import Registry
 
 
 def test_register_get_names_and_errors():
-    reg = Registry("widget", {"lazy": "llara_edge.hw_drivers.dynamixel.bus"}, attr="kind")
+    reg = Registry("widget", {"lazy": "llara_drivers.dynamixel.bus"}, attr="kind")
 
     @reg.register("plain")
     class Plain:
@@ -24,13 +24,13 @@ def test_register_get_names_and_errors():
     # a built-in name imports its module, which registers into ITS registry, not this one
     with pytest.raises(ConfigError, match="unknown widget 'lazy'"):
         reg.get("lazy")
-    assert "llara_edge.hw_drivers.dynamixel.bus" in sys.modules
+    assert "llara_drivers.dynamixel.bus" in sys.modules
 
 
 def test_the_product_registries_are_lazy_and_typed():
+    from llara_drivers.base import BUSES
+    from llara_drivers.camera_base import CAMERAS
     from llara_edge.backends.base import BACKENDS, VISION
-    from llara_edge.hw_drivers.base import BUSES
-    from llara_edge.hw_drivers.camera_base import CAMERAS
 
     assert BUSES.names() == ["dynamixel", "feetech"]
     assert BUSES.get("feetech").kind == "feetech"

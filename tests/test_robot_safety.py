@@ -17,12 +17,12 @@ import time
 import numpy as np
 import pytest
 
+from llara_drivers.base import BusConfig, make_bus
+from llara_drivers.servo_wire import BusTimeoutError
+from llara_drivers.virtual.pty_bus import VirtualServoBus
 from llara_edge.errors import ConfigError, DepthError, GeometryError, ParseError, SafetyError
 from llara_edge.geometry.kinematics import ArmKinematics
 from llara_edge.geometry.motion import JointTrajectory
-from llara_edge.hw_drivers.base import BusConfig, make_bus
-from llara_edge.hw_drivers.servo_wire import BusTimeoutError
-from llara_edge.hw_drivers.virtual.pty_bus import VirtualServoBus
 from llara_edge.robot import toml_io
 from llara_edge.robot.arm import Arm, kinematics_for
 from llara_edge.robot.config import HandEye, JointCalibration, RobotConfig, WorkspaceBox

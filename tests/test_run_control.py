@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 from runtime_artifact import shared_artifact
 
+from llara_drivers.camera_base import CameraConfig, Frame
+from llara_drivers.camera_model import Intrinsics
+from llara_drivers.file_camera.io import save_npz
 from llara_edge.cli.main import main
 from llara_edge.errors import ConfigError
-from llara_edge.geometry.camera import Intrinsics
-from llara_edge.hw_drivers.camera_base import CameraConfig, Frame
-from llara_edge.hw_drivers.file_camera.io import save_npz
 from llara_edge.robot.config import HandEye, RobotConfig
 from llara_edge.robot.preflight import Explicit, check_control
 
@@ -142,7 +142,7 @@ def test_a_wrong_port_fails_before_the_policy_loads(tmp_path, capsys):
 
 
 def _real_run(tmp_path, capsys, tmp_path_factory, hand_eye, *extra):
-    from llara_edge.hw_drivers.virtual.pty_bus import VirtualServoBus
+    from llara_drivers.virtual.pty_bus import VirtualServoBus
 
     base = RobotConfig.default()
     with VirtualServoBus("feetech", base.ids, speed_steps_s=20_000) as servos:

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llara_drivers.camera_base import Camera, CameraConfig, Frame, register_camera
 from llara_edge.cli.main import main
 from llara_edge.errors import ConfigError
-from llara_edge.hw_drivers.camera_base import Camera, CameraConfig, Frame, register_camera
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.loop import LoopConfig, RobotLoop
 from llara_edge.robot.policy_io import (
@@ -29,7 +29,6 @@ from llara_edge.robot.policy_io import (
     TaskPrompter,
     describe_runtime,
     load_runtime_policy,
-    load_torch_reference,
 )
 from llara_edge.robot.robots import RealRobot
 from llara_edge.robot.telemetry import Telemetry
@@ -39,7 +38,7 @@ from llara_edge.sim.prompter import SimPrompter
 from llara_edge.sim.robot import SimRobot
 
 try:  # torch must be imported before MuJoCo creates an EGL context: later, its import crashes
-    from llara_edge.backends import torch_ref
+    from llara_export import torch_ref
 except ImportError:  # no `export` extra: the torch-policy test is skipped
     torch_ref = None
 
@@ -173,7 +172,7 @@ def torch_policy():
         pytest.skip("torch (the export extra) is not installed")
     if not (CHECKPOINT / "config.json").is_file():
         pytest.skip("models/tiny-llara is not present")
-    return load_torch_reference(CHECKPOINT)
+    return torch_ref.load_text_policy(CHECKPOINT, 256)
 
 
 def test_tiny_torch_policy_runs_an_episode(robot, torch_policy):
@@ -221,7 +220,7 @@ class FixedLlarvaPolicy:
 
 
 def test_real_robot_path_with_a_serial_port_and_wall_clock(tmp_path):
-    from llara_edge.hw_drivers.virtual.pty_bus import VirtualServoBus
+    from llara_drivers.virtual.pty_bus import VirtualServoBus
     from llara_edge.robot.monitor import GoalMonitor
 
     base = RobotConfig.default()
@@ -259,7 +258,7 @@ class SlowThreadedCamera(Camera):
         time.sleep(0.05)
         self.n += 1
         rgb = np.zeros((24, 32, 3), np.uint8)
-        from llara_edge.geometry.camera import Intrinsics
+        from llara_drivers.camera_model import Intrinsics
 
         return Frame(rgb, None, Intrinsics(32, 24, 30, 30, 16, 12), time.monotonic(), self.n)
 

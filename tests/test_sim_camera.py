@@ -5,15 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from llara_drivers.camera_model import deproject_pixel_to_point, project_point_to_pixel
+from llara_drivers.realsense.nominal import D435_COLOUR, DEPTH_SCALE
 from llara_edge.errors import ConfigError, DepthError
-from llara_edge.geometry.camera import deproject_pixel_to_point, project_point_to_pixel
-from llara_edge.hw_drivers.realsense.nominal import D435_COLOUR, DEPTH_SCALE
-from llara_edge.sim.camera import (
-    base_from_camera,
-    depth_to_units,
-    fovy_deg,
-    project_points,
-)
+from llara_edge.sim.camera import base_from_camera, depth_to_units, fovy_deg, project_points
 from llara_edge.sim.config import SimConfig
 from llara_edge.sim.perception import depth_at, pixel_to_base
 

@@ -218,7 +218,7 @@ def test_triton_imported_after_an_egl_render_does_not_crash():
     code = ("from llara_edge.sim import SimConfig, TabletopEnv\n"
             "env = TabletopEnv(SimConfig(width=160, height=120))\n"
             "env.reset('visual_manipulation', 'L1', 0); env.observe()\n"
-            "import torch._dynamo, llara_edge.models.llava\n"
+            "import torch._dynamo, llara_export.models.llava\n"
             "print('ok')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "MUJOCO_GL": "egl"})

@@ -18,11 +18,11 @@ from real_vocab import real_vocab_path
 from test_formats_prompt import FAMILIES, _action, _episode, _ours
 from test_grammar_real_vocab import Teacher
 
+from llara_edge.decoding.constrained_decode import decode_constrained, prefill_prefix
+from llara_edge.decoding.step_header import StepHeader, header_allows
+from llara_edge.decoding.token_grammar import compile_grammar
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats import LlaraPrompt, format_answer, next_step_number
-from llara_edge.kernels.constrained_decode import decode_constrained, prefill_prefix
-from llara_edge.kernels.step_header import StepHeader, header_allows
-from llara_edge.kernels.token_grammar import compile_grammar
 
 LAST_STEP = 12
 
@@ -121,8 +121,8 @@ def test_drafted_decoding_reproduces_answers_in_few_passes(setup):
     """The runtime's decoder with prompt-lookup drafts (whitespace aliases on) on whole D-inBC
     prompts: every answer comes back token for token (run() raises otherwise), and on the
     real vocabulary in at most a third of free greedy's passes."""
-    from llara_edge.benchmarks.bench_passes_real import run
-    from llara_edge.kernels.prompt_lookup import PromptLookupConfig
+    from llara_bench.bench_passes_real import run
+    from llara_edge.decoding.prompt_lookup import PromptLookupConfig
 
     tok, base = setup
     if not hasattr(tok, "tokenizer_image_token") or base.n_vocab < 32000:

@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch", reason="training needs the export extra")
 
 from llara_edge.errors import ConfigError  # noqa: E402
 from llara_edge.formats import VICUNA_V1, build_prompt  # noqa: E402
-from llara_edge.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny  # noqa: E402
 from llara_edge.sim.datagen import DatagenConfig, generate  # noqa: E402
-from llara_edge.training.data import (  # noqa: E402
+from llara_export.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny  # noqa: E402
+from llara_export.training.data import (
     IGNORE_INDEX,
     DataConfig,
     TrainingSet,
@@ -20,13 +20,13 @@ from llara_edge.training.data import (  # noqa: E402
     text_only,
     tokenize_sample,
 )
-from llara_edge.training.tokenizer import (  # noqa: E402
+from llara_export.training.tokenizer import (
     TokenizerConfig,
     corpus_texts,
     encode_multimodal,
     train_tokenizer,
 )
-from llara_edge.training.train import TrainConfig, train  # noqa: E402
+from llara_export.training.train import TrainConfig, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_synthetic_answers_copy_the_boxes_of_the_task_line():
     import re
 
     from llara_edge.formats import parse_llara_first_step
-    from llara_edge.training.synthetic import SynthConfig, synthetic_dinbc, synthetic_set
+    from llara_export.training.synthetic import SynthConfig, synthetic_dinbc, synthetic_set
 
     box_re = re.compile(r"<b>\(([\d.]+), ([\d.]+)\), \{([\d.]+), ([\d.]+)\}</b>")
     for rec in synthetic_set(300, 0, SynthConfig(short=True)):
@@ -168,7 +168,7 @@ def test_synthetic_answers_copy_the_boxes_of_the_task_line():
 
 
 def test_raw_samples_learn_only_the_answer(tok):
-    from llara_edge.training.data import tokenize_raw
+    from llara_export.training.data import tokenize_raw
 
     ids, labels = tokenize_raw(tok, "<task>Rotate it.</task>", "Step 1: done.")
     assert ids[0] == tok.bos_id and ids[-1] == tok.eos_id and len(ids) == len(labels)
@@ -178,8 +178,8 @@ def test_raw_samples_learn_only_the_answer(tok):
 
 
 def test_box_shift_moves_boxes_and_the_points_on_them_together():
-    from llara_edge.training.augment import ShiftConfig, shift_boxes, shifted_set
-    from llara_edge.training.data import Record
+    from llara_export.training.augment import ShiftConfig, shift_boxes, shifted_set
+    from llara_export.training.data import Record
 
     prompt = ("<image>\n<task>Put the <p>red block</p> at <b>(0.443, 0.569), {0.076, 0.114}</b> "
               "into the <p>green pan</p> at <b>(0.698, 0.594), {0.226, 0.240}</b>.</task>\n"

@@ -6,7 +6,7 @@
 Each LOG is the stdout of `llara-edge export` (its last line is the JSON with "stages").
 Per stage, wall seconds and peak RSS are fitted as fixed + L x per_layer over the depths
 (least squares, benchmarks/bench_shaped.fit_line) and evaluated at --target layers, and so
-is the anonymous (not file-backed) peak where the log has it (export/resources.py). The
+is the anonymous (not file-backed) peak where the log has it (export/llara_export/resources.py). The
 checkpoints share their CLIP depth (--clip-layers); the model-resident stages of the full
 model hold (24 - clip_layers) more CLIP ViT-L layers (12.6 M parameters each, fp32 while the
 torch model is loaded): that term is ADDED from the parameter count, not measured, and
@@ -35,7 +35,7 @@ def _key(stage: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llara_edge.benchmarks.bench_shaped import fit_line
+    from llara_bench.bench_shaped import fit_line
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("points", nargs="+", help="LAYERS=LOG, e.g. 1=/tmp/exp-L1.log")

@@ -5,7 +5,8 @@
 
 The vocabulary defaults to the real LLaMA-2 one cached by tests/real_vocab.py
 (${XDG_CACHE_HOME:-~/.cache}/llara-edge/vocab/<llama-cpp-python version>/); see
-llara_edge/models/shaped.py for the shapes. Prints one JSON line: out, layout, seconds, bytes.
+export/llara_export/models/shaped.py for the shapes. Prints one JSON line: out, layout, seconds,
+bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _default_vocab() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llara_edge.models.shaped import LAYOUTS, ShapedConfig, write_shaped
+    from llara_export.models.shaped import LAYOUTS, ShapedConfig, write_shaped
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)

@@ -91,7 +91,9 @@ install_locked() {
     exit 1
   fi
   "${PIP[@]}" install --no-deps -r "$LOCK"
-  "${PIP[@]}" install --no-deps --no-build-isolation -e .
+  # the workspace's five components (pyproject.toml), editable; dependencies come from the lock
+  "${PIP[@]}" install --no-deps --no-build-isolation -e hw_drivers -e kernels -e . -e export \
+    -e benchmarks
   "${PIP[@]}" check
 }
 
@@ -101,7 +103,8 @@ install_latest() {
   local pins
   pins=$(mktemp)
   printf 'torch==%s\nllama-cpp-python==%s\n' "$TORCH_VERSION" "$LLAMA_VERSION" > "$pins"
-  "${PIP[@]}" install -U --upgrade-strategy eager -c "$pins" -e ".[export,bench,dev]"
+  "${PIP[@]}" install -U --upgrade-strategy eager -c "$pins" -e "hw_drivers[realsense]" \
+    -e kernels -e ".[sim,dev]" -e export -e "benchmarks[plots]"
   rm -f "$pins"
   {
     echo "# Exact versions the tests passed with ($(date -u +%F), Linux ${MACHINE}, Python ${PYVER})."

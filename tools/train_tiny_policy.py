@@ -11,7 +11,7 @@ Stages (each timed; all on CPU, 2 threads):
    the multitask mix (D-inBC most, half of it with box-shifted text, training.augment; inBC,
    localisation / detection, LLARVA reach);
 4. save: the ORIGINAL LLaVA layout (config.json, model.safetensors, tokenizer, separate
-   CLIPVisionModel dir `clip/`) via llara_edge.models.checkpoint.save_original, in fp16;
+   CLIPVisionModel dir `clip/`) via llara_export.models.checkpoint.save_original, in fp16;
 5. eval: the saved checkpoint is loaded back (TorchPolicy) and run closed loop
    (sim.policy_agent.PolicyAgent, D-inBC prompts) on evaluation seeds 0..N-1;
 6. MODEL_CARD.md and training_report.json are written next to the weights.
@@ -67,8 +67,8 @@ class EvalRecipe:
 
 def default_mix() -> dict[str, float]:
     """Sampling weights of the batch groups after the curriculum (synth/: procedural text-only
-    D-inBC, llara_edge.training.synthetic; text/: text-only variants of the simulator's D-inBC
-    samples, llara_edge.training.data)."""
+    D-inBC, llara_export.training.synthetic; text/: text-only variants of the simulator's D-inBC
+    samples, llara_export.training.data)."""
     return {"synth/full": 3.0, "synth/short": 0.5, "text/dinbc/visual_manipulation": 0.5,
             "text/dinbc/rotate": 0.2, "text/localisation": 0.3,
             "dinbc/visual_manipulation": 1.5, "dinbc/visual_manipulation/shift": 3.0,
@@ -88,9 +88,9 @@ SHIFTED_PER_SAMPLE = 2  # box-shifted copies of each D-inBC visual_manipulation 
 
 def build_recipe(args: argparse.Namespace):
     """The committed recipe, with the command-line overrides."""
-    from llara_edge.models.llava import TinyConfig
-    from llara_edge.training.tokenizer import TokenizerConfig
-    from llara_edge.training.train import TrainConfig
+    from llara_export.models.llava import TinyConfig
+    from llara_export.training.tokenizer import TokenizerConfig
+    from llara_export.training.train import TrainConfig
 
     data = DataRecipe()
     if args.episodes_scale != 1.0:
@@ -130,7 +130,7 @@ def stage_data(recipe: DataRecipe, work: Path, log) -> tuple[list[Path], dict]:
 
 
 def stage_tokenizer(dirs: list[Path], cfg, work: Path):
-    from llara_edge.training.tokenizer import corpus_texts, train_tokenizer
+    from llara_export.training.tokenizer import corpus_texts, train_tokenizer
 
     records = [rec for d in dirs for name in ("llara.json", "llarva.json")
                for rec in json.loads((d / name).read_text())]
@@ -138,17 +138,17 @@ def stage_tokenizer(dirs: list[Path], cfg, work: Path):
 
 
 def stage_train(dirs, tok, model_cfg, train_cfg, work: Path, log):
-    from llara_edge.models.llava import build_tiny
-    from llara_edge.training.augment import shifted_set
-    from llara_edge.training.data import (
+    from llara_export.models.llava import build_tiny
+    from llara_export.training.augment import shifted_set
+    from llara_export.training.data import (
         DataConfig,
         TrainingSet,
         load_records,
         text_localisation,
         text_only,
     )
-    from llara_edge.training.synthetic import SynthConfig, synthetic_set
-    from llara_edge.training.train import train
+    from llara_export.training.synthetic import SynthConfig, synthetic_set
+    from llara_export.training.train import train
 
     t0 = time.perf_counter()
     records = load_records(dirs)
@@ -169,8 +169,8 @@ def stage_save(model, tok, model_cfg, out: Path) -> int:
     """fp16 weights in the original LLaVA layout; returns the directory size in bytes."""
     import torch
 
-    from llara_edge.models.checkpoint import save_original
     from llara_edge.models.preprocess import PreprocessConfig
+    from llara_export.models.checkpoint import save_original
 
     save_original(model.to(torch.float16), tok, out,
                   preprocess=PreprocessConfig(image_size=model_cfg.image_size), overwrite=True)
@@ -180,10 +180,10 @@ def stage_save(model, tok, model_cfg, out: Path) -> int:
 
 def stage_eval(ckpt: Path, recipe: EvalRecipe, log) -> dict:
     """Closed-loop success of the saved checkpoint: {family: {level: [successes, seeds]}}."""
-    from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy
     from llara_edge.sim import SimConfig, TabletopEnv
     from llara_edge.sim.policy_agent import PolicyAgent
     from llara_edge.sim.rollout import run_episode
+    from llara_export.torch_ref import PolicyConfig, TorchPolicy
 
     policy = TorchPolicy.load(ckpt, PolicyConfig(max_new_tokens=recipe.max_new_tokens))
     agent = PolicyAgent(policy)

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from llara_drivers.registry import Registry
 from llara_edge.errors import ConfigError
-from llara_edge.registry import Registry
 
 if TYPE_CHECKING:
     from llara_edge.runtime.artifact import Artifact
@@ -176,18 +176,18 @@ def check_frame(frame: np.ndarray) -> np.ndarray:
 BackendFactory = Callable[["Artifact", "RuntimeConfig"], Backend]
 VisionFactory = Callable[["Artifact", "RuntimeConfig", Backend], VisionEngine]
 
+# "torch" (LLM and vision) comes from llara-edge-export's entry points: the runtime never
+# imports the workstation toolchain.
 BACKENDS = Registry("backend", {
     "gguf": "llara_edge.backends.gguf",
     "onnx": "llara_edge.backends.onnx",
     "trt": "llara_edge.backends.trt",
-    "torch": "llara_edge.backends.torch_backend",
-}, attr="name")
+}, attr="name", group="llara_edge.backends", error=ConfigError)
 VISION = Registry("vision engine", {
     "onnx": "llara_edge.backends.vision",
     "onnx+fused": "llara_edge.backends.vision",
     "native": "llara_edge.backends.vision",
-    "torch": "llara_edge.backends.torch_backend",
-})
+}, group="llara_edge.vision", error=ConfigError)
 
 
 def register_backend(name: str) -> Callable[[type], type]:

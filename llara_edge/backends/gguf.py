@@ -12,12 +12,11 @@ llama_model_load_from_file + llama_init_from_model (n_ctx = n_batch = config.n_c
   so a system-prompt prefix computed once stays in the KV cache across control steps;
 - positions are left to llama.cpp (pos = NULL: next after the sequence's last position).
 encode_image: the artifact's mmproj through llama.cpp's own clip (mtmd). In llama-cpp-python
-0.3.36 that clip drops patch 0 and keeps CLS (see export/gguf_runner.py), so policies use the
-ONNX vision engines by default and reach this path only with vision="native".
-KV cache: K in `cache_type_k` (f16 by default, as llama.cpp; q8_0 makes 1-token extends about
-2x faster on CPU at some fidelity, docs/runtime.md), V in f16; with f16 the logits differ from
-the fp32 reference at ~1e-3.
-Flash attention is off on CPU (gpu_layers 0): with it ("auto" enables it) a k-token extend of
+0.3.36 that clip drops patch 0 and keeps CLS (see export/llara_export/gguf_runner.py), so policies
+use the ONNX vision engines by default and reach this path only with vision="native". KV cache: K in
+`cache_type_k` (f16 by default, as llama.cpp; q8_0 makes 1-token extends about 2x faster on CPU at
+some fidelity, docs/runtime.md), V in f16; with f16 the logits differ from the fp32 reference at
+~1e-3. Flash attention is off on CPU (gpu_layers 0): with it ("auto" enables it) a k-token extend of
 tiny-llara cost ~0.4 ms per token (8 tokens 3.3 ms), without it 8 tokens took 1.1 ms, and
 jump-forward decoding is made of such multi-token extends. With GPU layers it stays "auto".
 """

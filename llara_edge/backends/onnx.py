@@ -18,7 +18,7 @@ decode loop). On 2 cores with 2 threads per engine, a gguf step with ONNX vision
 p50 with spinning and 18 ms without; an all-ONNX step 33 ms and 20 ms (tiny-llara, 320x240
 sim frames). With one thread there are no workers and nothing changes. A graph whose weights
 are in NAME.onnx.data (a 7B llm.onnx: 27 GB fp32) runs from the memory-mapped file without
-prepacked copies (export/onnx_common.map_external_weights).
+prepacked copies (map_external_weights).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import numpy as np
 from llara_edge.backends.base import register_backend
 from llara_edge.backends.kv import KVCacheBackend, Spec
 from llara_edge.errors import ArtifactError
-from llara_edge.export.onnx_common import map_external_weights
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,23 @@ def _providers(config, available: list[str]) -> tuple[list, list[str]]:
             chosen.append(ep)
     chosen.append(EP_NAMES["cpu"])
     return chosen, missing
+
+
+def map_external_weights(opts, path: str | Path) -> bool:
+    """Run a graph whose weights are in NAME.onnx.data from the memory-mapped file.
+
+    onnxruntime maps external data at aligned offsets (export/llara_export/onnx_weights.py), but its
+    CPU MatMul kernels then prepack every constant B into an anonymous copy: a 7B fp32 llm.onnx held
+    ~827 MiB per layer (28.5 GB at 32 layers) of unreclaimable memory. Without prepacking the
+    weights stay file-backed pages the kernel can drop and re-read (measured on a 7B-shaped 2-layer
+    graph: 27 MiB anonymous after a run instead of 2071) at ~1-8 % more time for plain prefill and
+    single-token decode, ~20 % more for the runtime's drafted decode (short multi-token passes)
+    (docs/export.md). A prepacked 7B would not
+    fit a 32 GB machine at all. Inline graphs are left as they are."""
+    if not Path(f"{path}.data").is_file():
+        return False
+    opts.add_session_config_entry("session.disable_prepacking", "1")
+    return True
 
 
 class OrtRunner:

@@ -109,7 +109,7 @@ class TrtBackend(KVCacheBackend):
 
     @classmethod
     def from_artifact(cls, artifact, config) -> TrtBackend:
-        from llara_edge.export.trt_build import build_engine, tensorrt_status
+        from llara_edge.backends.trt_build import build_engine, tensorrt_status
 
         status = tensorrt_status()
         if not status["available"]:

@@ -74,7 +74,7 @@ def load_projector(path, default_drop: int):
     (ProjectorWeights, drop)."""
     from safetensors import SafetensorError, safe_open
 
-    from llara_edge.kernels.projector import ProjectorWeights
+    from llara_kernels.projector import ProjectorWeights
 
     try:
         with safe_open(str(path), framework="numpy") as fh:
@@ -90,7 +90,7 @@ class FusedOnnxVision(VisionEngine):
     name = "onnx+fused"
 
     def __init__(self, runner, weights, drop: int, backend: Backend, threads: int = 0):
-        from llara_edge.kernels.projector import ProjectorWorkspace
+        from llara_kernels.projector import ProjectorWorkspace
 
         self.runner, self.weights, self.drop = runner, weights, drop
         self.threads = threads  # numba threads of the projector epilogue (0: numba's default)
@@ -121,7 +121,7 @@ class FusedOnnxVision(VisionEngine):
     def encode(self, frame: np.ndarray, timings: dict[str, float]) -> np.ndarray:
         import numba
 
-        from llara_edge.kernels.projector import ProjectorWorkspace, project
+        from llara_kernels.projector import ProjectorWorkspace, project
 
         t0 = time.perf_counter()
         frame = check_frame(frame)

@@ -119,8 +119,8 @@ def run_joints(cfg, bus, out: Path, ask=input, sweep_done=None, tighten: bool = 
 
 
 def _joints_real(args, cfg, out: Path) -> int:
+    from llara_drivers.base import make_bus
     from llara_edge.errors import ConfigError
-    from llara_edge.hw_drivers.base import make_bus
 
     if cfg.bus.is_virtual:
         raise ConfigError("--joints calibrates a real arm: set bus.port in the --robot config "

@@ -49,8 +49,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _build(args) -> int:
+    from llara_edge.backends.trt_build import build_engine, tensorrt_status
     from llara_edge.errors import ConfigError
-    from llara_edge.export.trt_build import build_engine, tensorrt_status
     from llara_edge.runtime.artifact import Artifact
 
     status = tensorrt_status()

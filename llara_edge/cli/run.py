@@ -176,8 +176,8 @@ def _load_policy(args: argparse.Namespace, robot) -> tuple[object, str]:
     """(text policy, the line saying what it is): exactly the one asked for."""
     from llara_edge.robot.policy_io import (
         describe_runtime,
+        load_named_policy,
         load_runtime_policy,
-        load_torch_reference,
     )
 
     if args.policy == "oracle":
@@ -185,7 +185,7 @@ def _load_policy(args: argparse.Namespace, robot) -> tuple[object, str]:
 
         return OracleTextPolicy(robot.env), "oracle: the simulator's scripted expert (no model)"
     if args.policy == "torch-reference":
-        policy = load_torch_reference(args.checkpoint, runtime_config(args))
+        policy = load_named_policy("torch-reference", args.checkpoint, runtime_config(args))
         return policy, f"torch-reference on {args.checkpoint} (fp32 torch, greedy)"
     policy = load_runtime_policy(args.artifact, runtime_config(args))
     return policy, describe_runtime(policy)

@@ -72,7 +72,7 @@ def _install(args) -> int:
 
     if args.robot is None or args.artifact is None:
         raise ConfigError("service install needs --robot robot.toml and --artifact DIR")
-    from llara_edge.export.manifest import load_manifest
+    from llara_edge.runtime.manifest import load_manifest
 
     check_not_simulator(args.robot)
     load_manifest(args.artifact)  # ArtifactError naming the first missing / changed file

@@ -1,6 +1,6 @@
 """`llara-edge verify ARTIFACT [--manifest-sha256 HEX]`: check an export directory's files.
 
-Every file of the manifest must exist with its size and sha256 (export/manifest.py
+Every file of the manifest must exist with its size and sha256 (llara_edge/runtime/manifest.py
 load_manifest); with --manifest-sha256 the manifest itself must have that sha256 too (what
 `llara-edge deploy` runs ON the device before installing a copy). One line on success, exit 0;
 an ArtifactError (exit 2) naming the first bad file otherwise.
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from llara_edge.errors import ArtifactError
-    from llara_edge.export.manifest import MANIFEST_NAME, load_manifest, sha256_file
+    from llara_edge.runtime.manifest import MANIFEST_NAME, load_manifest, sha256_file
 
     sha = sha256_file(args.artifact / MANIFEST_NAME) if \
         (args.artifact / MANIFEST_NAME).is_file() else None

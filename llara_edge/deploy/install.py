@@ -30,7 +30,7 @@ from pathlib import Path
 from llara_edge.deploy import transport
 from llara_edge.deploy.transport import Target
 from llara_edge.errors import ConfigError, DeployError, DiskFullError, VerifyError
-from llara_edge.export.manifest import MANIFEST_NAME, load_manifest, sha256_file
+from llara_edge.runtime.manifest import MANIFEST_NAME, load_manifest, sha256_file
 
 SPACE_MARGIN = 1.05  # free space wanted on the device: the artifact's bytes times this
 

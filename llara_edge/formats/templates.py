@@ -103,6 +103,8 @@ def build_prompt(
 IMAGE_TOKEN = "<image>"
 # LLaRA train-llava/llava/mm_utils.py tokenizer_image_token: `<image>` and `<imageN>`.
 IMAGE_TAG_RE = re.compile(r"<image\d*?>")
+# llava/constants.py IMAGE_TOKEN_INDEX: the id an image tag becomes in the prompt's token ids
+IMAGE_TOKEN_INDEX = -200
 # What `image_tag` accepts as a whole (used to validate configs).
 _IMAGE_TAG_FULL = re.compile(r"<image(?:0|[1-9]\d{0,2})?>")
 

@@ -1,6 +1,6 @@
 """Geometry: camera models, frames and transforms shared by the simulator and the real robot."""
 
-from llara_edge.geometry.camera import (
+from llara_drivers.camera_model import (
     Intrinsics,
     deproject_pixel_to_point,
     project_point_to_pixel,

@@ -1,8 +1,7 @@
-"""The LLaVA-1.5 reference model in torch, checkpoint loading/saving and preprocessing.
+"""What the runtime needs of a model besides its engines: image preprocessing and the tokenizer.
 
-Modules: `llava` (LlavaPolicyModel, TinyConfig, build_tiny), `checkpoint` (load_checkpoint,
-save_original), `weights_io` (safe weight-file reading/writing), `tokenizer` (SpmTokenizer,
-train_spm), `preprocess` (LLaVA/LLaRA image preprocessing). `preprocess` needs only NumPy and
-PIL (the runtime reuses it); the others need torch / transformers / sentencepiece (the
-`export` extra), so nothing is imported here eagerly.
+Modules: `preprocess` (LLaVA/LLaRA image preprocessing, NumPy + PIL), `gguf_vocab` (a GGUF's
+vocabulary read without gguf-py) and `gguf_tokenizer` (GgufTokenizer: LLaVA's prompt
+tokenisation over that vocabulary, through llama.cpp). The torch reference model, checkpoint
+loading and the sentencepiece tokenizer are the export toolchain's (llara_export.models).
 """

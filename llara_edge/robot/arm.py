@@ -22,9 +22,9 @@ import threading
 
 import numpy as np
 
+from llara_drivers.base import MotorBus
 from llara_edge.errors import ConfigError, DeviceError, SafetyError
 from llara_edge.geometry.kinematics import ArmKinematics
-from llara_edge.hw_drivers.base import MotorBus
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.safety import JointGuard
 

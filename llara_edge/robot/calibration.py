@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from llara_drivers.camera_base import Frame, depth_at
+from llara_drivers.camera_model import deproject_pixel_to_point
 from llara_edge.errors import ConfigError, DepthError
-from llara_edge.geometry.camera import deproject_pixel_to_point
 from llara_edge.geometry.handeye import RigidFit, fit_rigid_transform
 from llara_edge.geometry.kinematics import ArmKinematics
-from llara_edge.hw_drivers.camera_base import Frame, depth_at
 from llara_edge.robot.config import HandEye, RobotConfig
 from llara_edge.robot.toml_io import write_atomic
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from llara_drivers.base import BusConfig
+from llara_drivers.camera_base import CameraConfig
 from llara_edge.errors import ConfigError
-from llara_edge.hw_drivers.base import BusConfig
-from llara_edge.hw_drivers.camera_base import CameraConfig
 from llara_edge.robot import toml_io
 
 VIRTUAL_PORT = "virtual"  # bus.port value: a simulated bus on a pty (the simulator)
@@ -322,6 +322,6 @@ _COMMENTS = {
     "tool": "the tool motor's goal: nearer closed_rad = suction on / jaw closed",
     "workspace": "box the tool tip must stay in (base frame, m)",
     "hand_eye": "T_base_cam: RealSense camera frame -> robot base frame (llara-edge calibrate)",
-    "camera": "llara_edge.hw_drivers.camera_base.CameraConfig",
+    "camera": "llara_drivers.camera_base.CameraConfig",
     "safety": "loop timing and fault policy",
 }

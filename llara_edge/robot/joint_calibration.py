@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llara_drivers.base import MotorBus
 from llara_edge.errors import ConfigError, DeviceError
-from llara_edge.hw_drivers.base import MotorBus
 from llara_edge.robot.config import JointCalibration, RobotConfig
 
 # The kinematic zero pose (SO-101 "new calibration" URDF, geometry/kinematics.py: every joint

@@ -35,20 +35,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from llara_drivers.camera_base import Camera, Frame, depth_at
+from llara_drivers.camera_model import deproject_pixel_to_point
+from llara_drivers.servo_wire import ServoFaultError
 from llara_edge.actions import JointStepAction, PickPlaceAction
-from llara_edge.errors import (
-    DepthError,
-    DeviceError,
-    GeometryError,
-    ParseError,
-    SafetyError,
-)
-from llara_edge.geometry.camera import deproject_pixel_to_point
+from llara_edge.errors import DepthError, DeviceError, GeometryError, ParseError, SafetyError
 from llara_edge.geometry.kinematics import ArmKinematics
 from llara_edge.geometry.motion import MotionConfig, interpolate, plan_pick_place, plan_sweep
 from llara_edge.geometry.table import place_height, snap_to_table
-from llara_edge.hw_drivers.camera_base import Camera, Frame, depth_at
-from llara_edge.hw_drivers.servo_wire import ServoFaultError
 from llara_edge.robot.annotate import render_annotated
 from llara_edge.robot.arm import Arm
 from llara_edge.robot.config import RobotConfig

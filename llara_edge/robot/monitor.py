@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import threading
 
-from llara_edge.hw_drivers.virtual.pty_bus import VirtualServoBus
+from llara_drivers.virtual.pty_bus import VirtualServoBus
 from llara_edge.robot.config import RobotConfig
 
 

@@ -6,11 +6,11 @@ Contract:
   "vision", "prefill", "decode", ...). The loop parses the text itself (timed as "parse"),
   with the parser of the prompter's format, so every backend is checked the same way.
 - Adapters: `RuntimeTextPolicy` over the runtime's `Policy` (llara_edge.runtime.policy,
-  `act(rgb, task) -> PolicyStep(text, action, timings, ...)`), `TorchTextPolicy` over the
-  torch reference `TorchPolicy` (preprocess and generate timed apart).
+  `act(rgb, task) -> PolicyStep(text, action, timings, ...)`); the torch reference's
+  (`llara_export.torch_ref.TorchTextPolicy`) comes through `load_named_policy`.
   `load_runtime_policy(artifact_dir, config)` loads an exported artifact and nothing else
-  (ArtifactError when it is missing or broken); `load_torch_reference(checkpoint)` is only
-  called when the torch reference is asked for by name. Neither ever exports.
+  (ArtifactError when it is missing or broken); `load_named_policy("torch-reference",
+  checkpoint)` is only called when that policy is asked for by name. Neither ever exports.
 - A `Prompter` turns the robot state into the user text: `TaskPrompter` for a free-text task
   (LLaRA inBC, the real robot), `SimPrompter` for a simulator episode (D-inBC with the
   oracle boxes, or LLARVA with the proprio history, as `llara_edge.sim.policy_agent`).
@@ -19,7 +19,6 @@ Contract:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from llara_edge.formats import (
 if TYPE_CHECKING:
     from llara_edge.runtime.config import RuntimeConfig
 
+POLICY_ENTRY_POINTS = "llara_edge.policies"  # text policies other components provide
 N_LLARVA_JOINTS = 5  # the SO-101's arm joints (the simulator's LLARVA data uses 5)
 
 PARSERS: dict[str, Callable[[str], PickPlaceAction | JointStepAction]] = {
@@ -78,31 +78,6 @@ class RuntimeTextPolicy:
         return PolicyOutput(step.text, timings, info)
 
 
-class TorchTextPolicy:
-    """The torch reference (`TorchPolicy`) as a TextPolicy: same prompt, greedy decoding."""
-
-    name = "torch-reference"
-
-    def __init__(self, policy):
-        self.policy = policy
-
-    def act(self, rgb: np.ndarray, user_text: str) -> PolicyOutput:
-        import torch
-
-        p = self.policy
-        t0 = time.perf_counter()
-        ids = p.prompt_ids(user_text)
-        pixels = p.backend.pixel_values(rgb)
-        t1 = time.perf_counter()
-        tokens = p.backend.model.generate_greedy(
-            torch.tensor([ids], dtype=torch.long, device=p.backend.device), pixels,
-            max_new_tokens=p.config.max_new_tokens, eos_token_id=p.backend.tokenizer.eos_id)
-        t2 = time.perf_counter()
-        text = p.backend.tokenizer.decode(tokens).strip()
-        return PolicyOutput(text, {"preprocess": t1 - t0, "generate": t2 - t1},
-                            {"n_tokens": len(tokens)})
-
-
 def load_runtime_policy(artifact_dir: Path, config: RuntimeConfig | None = None
                         ) -> RuntimeTextPolicy:
     """The runtime `Policy` over an exported artifact, on the engines of `config` (None: its
@@ -137,14 +112,20 @@ def describe_runtime(policy: RuntimeTextPolicy) -> str:
             f"{cfg.cache_type_k}, drafts {cfg.draft_tokens}, numbering {cfg.numbering})")
 
 
-def load_torch_reference(checkpoint: Path, config: RuntimeConfig | None = None
-                         ) -> TorchTextPolicy:
-    """The torch reference on a source checkpoint (workstation only: needs torch); only ever
-    loaded when asked for by name (`--policy torch-reference --checkpoint DIR`)."""
-    from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy
+def load_named_policy(name: str, checkpoint: Path, config: RuntimeConfig | None = None
+                      ) -> TextPolicy:
+    """A policy another component provides under `name` through the entry-point group
+    `llara_edge.policies` (llara-edge-export: "torch-reference", the torch reference on a
+    source checkpoint); only ever loaded when asked for by name. The entry point is a
+    `load(checkpoint, max_new_tokens) -> TextPolicy`."""
+    from importlib import metadata
 
-    budget = (config.max_new_tokens if config else PolicyConfig().max_new_tokens)
-    return TorchTextPolicy(TorchPolicy.load(checkpoint, PolicyConfig(max_new_tokens=budget)))
+    found = {ep.name: ep for ep in metadata.entry_points(group=POLICY_ENTRY_POINTS)}
+    if name not in found:
+        raise ConfigError(f"policy {name!r} is not installed here (known: {sorted(found)}); "
+                          "the torch reference comes with llara-edge-export (a workstation)")
+    budget = config.max_new_tokens if config else 256
+    return found[name].load()(Path(checkpoint), budget)
 
 
 # ----------------------------------------------------------------------------- prompts

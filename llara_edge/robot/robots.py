@@ -9,9 +9,9 @@ Contract:
 
 from __future__ import annotations
 
+from llara_drivers.base import make_bus
+from llara_drivers.camera_base import make_camera
 from llara_edge.errors import ConfigError
-from llara_edge.hw_drivers.base import make_bus
-from llara_edge.hw_drivers.camera_base import make_camera
 from llara_edge.robot.arm import Arm, kinematics_for
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.loop import RobotIO

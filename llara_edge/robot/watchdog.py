@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from llara_edge.errors import LlaraEdgeError
+from llara_edge.errors import REPORTED
 
 
 @dataclass
@@ -109,7 +109,7 @@ class Watchdog:
         self.fired.append(reason)
         try:
             self._hold(reason)
-        except LlaraEdgeError as exc:
+        except REPORTED as exc:
             self.hold_errors.append(f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:

@@ -12,8 +12,7 @@ Contract:
                                      # "vision_features", "projector", "embed", "llm"),
                                      # its external-data file verified too; has_onnx(role)
     art.policy_format, art.template, art.preprocess (PreprocessConfig), art.drop_cls,
-    art.tokenizer(variant=None)      # SpmTokenizer (tokenizer.model verified), or the GGUF's
-                                     # own vocabulary (GgufTokenizer) when there is none
+    art.tokenizer(variant=None)      # GgufTokenizer over the artifact's GGUF vocabulary
 
 Only the files a policy uses are hashed (a 7B export holds several multi-GB GGUF variants;
 hashing all of them would dominate the cold start). The manifest format and the hash
@@ -25,8 +24,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError, ConfigError
-from llara_edge.export.manifest import check_file, read_manifest, sha256_file
 from llara_edge.models.preprocess import PreprocessConfig
+from llara_edge.runtime.manifest import check_file, read_manifest, sha256_file
 
 _DROP = {"patch": 1, "cls_patch": 0}  # rows of CLIP features dropped before the projector
 # ONNX role -> file name when the manifest has no "onnx" table (the exporter's fixed names)
@@ -123,22 +122,14 @@ class Artifact:
         return _DROP[feature]
 
     def tokenizer(self, variant: str | None = None):
-        """The artifact's tokenizer: SpmTokenizer over tokenizer.model when the manifest lists
-        one (and sentencepiece is installed), else GgufTokenizer over the vocabulary inside a
-        GGUF: the manifest's "tokenizer" when it names a .gguf, else the LLM GGUF of
-        `variant`, else the smallest LLM GGUF listed (every variant holds the same vocabulary;
-        the smallest is the cheapest to verify)."""
-        name = str(self.manifest.get("tokenizer", "tokenizer.model"))
-        if not name.endswith(".gguf") and self.has(name) and _has_sentencepiece():
-            from llara_edge.models.tokenizer import SpmTokenizer
-
-            self.file(name)
-            for extra in ("tokenizer_config.json", "special_tokens_map.json"):
-                if self.has(extra):
-                    self.file(extra)
-            return SpmTokenizer.from_dir(self.root)
+        """The artifact's tokenizer: GgufTokenizer over a GGUF vocabulary (read by llama.cpp, as
+        the gguf engine tokenises): the manifest's "tokenizer" when it names a .gguf, else the
+        LLM GGUF of `variant`, else the smallest LLM GGUF listed (every variant holds the same
+        vocabulary; the smallest is the cheapest to verify). The robot has no sentencepiece:
+        tokenizer.model is the export's reference, never the runtime's."""
         from llara_edge.models.gguf_tokenizer import GgufTokenizer
 
+        name = str(self.manifest.get("tokenizer", ""))
         return GgufTokenizer(self._vocab_gguf(name, variant))
 
     def _vocab_gguf(self, name: str, variant: str | None) -> Path:
@@ -150,15 +141,8 @@ class Artifact:
         files = [str(e["file"]) for e in table.values() if isinstance(e, dict) and "file" in e]
         files = [f for f in files if self.has(f)]
         if not files:
-            raise ArtifactError(f"artifact {self.root} has no tokenizer: neither {name} nor "
-                                "an LLM GGUF holding a vocabulary is listed in its manifest")
+            raise ArtifactError(f"artifact {self.root} has no GGUF vocabulary (neither a "
+                                "tokenizer .gguf nor an LLM GGUF is listed in its manifest): "
+                                "re-export it with a current llara-edge export")
         sizes = {f: int((self.manifest["files"][f] or {}).get("size", 0)) for f in files}
         return self.file(min(files, key=lambda f: (sizes[f], f)))
-
-
-def _has_sentencepiece() -> bool:
-    try:
-        import sentencepiece  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -47,6 +47,15 @@ import numpy as np
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.backends.base import make_backend, make_vision
+from llara_edge.decoding.constrained_decode import (
+    Lookahead,
+    decode_constrained,
+    decode_greedy,
+    prefill_prefix,
+)
+from llara_edge.decoding.grammar_cache import grammar_for
+from llara_edge.decoding.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
+from llara_edge.decoding.step_header import StepHeader
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
     next_step_number,
@@ -54,19 +63,10 @@ from llara_edge.formats import (
     parse_llara_first_step,
     parse_llarva_answer,
 )
-from llara_edge.kernels.constrained_decode import (
-    Lookahead,
-    decode_constrained,
-    decode_greedy,
-    prefill_prefix,
-)
-from llara_edge.kernels.masked_argmax import masked_argmax
-from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
-from llara_edge.kernels.step_header import StepHeader
-from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
+from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
 from llara_edge.runtime.artifact import Artifact
 from llara_edge.runtime.config import RuntimeConfig
-from llara_edge.runtime.grammar_cache import grammar_for
+from llara_kernels.masked_argmax import masked_argmax
 
 STAGES = ("preprocess", "vision", "projector", "prefill", "decode", "parse")
 Action = PickPlaceAction | JointStepAction

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from llara_drivers.virtual.pty_bus import VirtualServoBus
 from llara_edge.errors import DeviceError
-from llara_edge.hw_drivers.virtual.pty_bus import VirtualServoBus
 from llara_edge.robot.config import RobotConfig
 from llara_edge.sim.world import World
 

@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from llara_edge.geometry.camera import Intrinsics
-from llara_edge.hw_drivers.realsense.nominal import DEPTH_SCALE
+from llara_drivers.camera_model import Intrinsics
+from llara_drivers.realsense.nominal import DEPTH_SCALE
 
 _MJ_FROM_RS = np.diag([1.0, -1.0, -1.0])  # RealSense axes expressed in MuJoCo camera axes
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llara_drivers.camera_model import Intrinsics
+from llara_drivers.realsense.nominal import D435_COLOUR
 from llara_edge.errors import ConfigError
-from llara_edge.geometry.camera import Intrinsics
-from llara_edge.hw_drivers.realsense.nominal import D435_COLOUR
 
 
 @dataclass(frozen=True)

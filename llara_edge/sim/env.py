@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llara_drivers.camera_model import Intrinsics
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.errors import SimError
-from llara_edge.geometry.camera import Intrinsics
 from llara_edge.geometry.kinematics import ArmKinematics, TopDownWorkspace
 from llara_edge.geometry.motion import MotionConfig
 from llara_edge.sim.camera import DEPTH_SCALE, base_from_camera

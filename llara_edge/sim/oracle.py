@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from llara_edge.geometry.camera import Intrinsics
+from llara_drivers.camera_model import Intrinsics
 from llara_edge.sim.camera import project_points
 from llara_edge.sim.catalog import CONTAINERS
 

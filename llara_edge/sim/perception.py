@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
+from llara_drivers.camera_model import Intrinsics, deproject_pixel_to_point
 from llara_edge.errors import DepthError
-from llara_edge.geometry.camera import Intrinsics, deproject_pixel_to_point
 
 
 def depth_at(depth: np.ndarray, depth_scale: float, pixel: tuple[float, float],

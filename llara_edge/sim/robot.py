@@ -17,10 +17,10 @@ Contract:
 
 from __future__ import annotations
 
+from llara_drivers.base import make_bus
+from llara_drivers.camera_base import make_camera
+from llara_drivers.virtual.pty_bus import FaultConfig, VirtualServoBus
 from llara_edge.errors import ConfigError
-from llara_edge.hw_drivers.base import make_bus
-from llara_edge.hw_drivers.camera_base import make_camera
-from llara_edge.hw_drivers.virtual.pty_bus import FaultConfig, VirtualServoBus
 from llara_edge.robot.arm import Arm, kinematics_for
 from llara_edge.robot.config import SIM_CAMERAS, RobotConfig
 from llara_edge.robot.loop import RobotIO

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
-from llara_edge.errors import LlaraEdgeError
+from llara_edge.errors import REPORTED
 from llara_edge.sim.env import Observation, TabletopEnv
 from llara_edge.sim.expert import ScriptedExpert
 
@@ -60,7 +60,7 @@ def run_episode(env: TabletopEnv, agent: Agent, family: str, level: str, seed: i
                 on_step(env, obs, action)
             outcome = env.execute(action)
             done, result.success = outcome.done, outcome.success
-        except LlaraEdgeError as exc:
+        except REPORTED as exc:
             result.errors.append(f"{type(exc).__name__}: {exc}")
             done = False
         if done or result.steps >= env.task.max_steps:

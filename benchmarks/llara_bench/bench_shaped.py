@@ -1,0 +1,226 @@
+"""The latency suite's "7B-shaped" mode: LLaRA-7B widths at reduced depth, per-layer costs,
+the extrapolation to 32 layers on this CPU and the roofline fed with the measured shapes.
+
+    llara-edge bench latency --shaped CKPT_A=ARTIFACT_A --shaped CKPT_B=ARTIFACT_B [--steps N]
+
+Contract:
+    results = run_shaped(ShapedBenchConfig(points=(ShapedPoint(ckpt, artifact), ...)), say)
+    format_shaped(results) -> str
+
+Each point is a checkpoint written by export/llara_export/models/shaped.py (random weights, 7B
+widths) and its export. Every point runs the ordinary latency suite
+(benchmarks/llara_bench/bench_latency.py: same frames, round robin, in-run baselines) with the
+candidate, its free-greedy twin, HF generate and the stock llama-cpp-python handler + GBNF, without
+the cold-start, loop and ~1B parts. Per runner and stage (p50 seconds) the points give a line in the
+number of LLM layers L: cost(L) = fixed + L x per_layer (least squares; two depths give it exactly),
+and cost(32) is the extrapolation (LLM_STAGES only; the other stages are the points' mean). All
+points must share the CLIP depth; the "vision" stage is scaled from the CLIP blocks the graph
+computes to the 23 layers select layer -2 computes in CLIP ViT-L/14 (per CLIP layer = vision /
+depth: the patch embedding and norms are under 1% of the FLOPs); stages that join vision and LLM
+("vision+prefill", the stock handler) are extrapolated in L only and flagged. Random weights: the
+texts are garbage, the constrained runner's actions are still typed, free runners run to
+max_new_tokens. The roofline (benchmarks/llara_bench/roofline.py) gets the measured model shape from
+the artifact manifest (hidden, vocab, image tokens, CLIP width; 32 layers) and the candidate's
+measured forward passes per answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from llara_edge.errors import ConfigError
+
+TARGET_LAYERS = 32  # Vicuna-7B
+TARGET_VISION_LAYERS = 23  # CLIP ViT-L/14 has 24; select layer -2 computes 23
+RUNNERS = ("gguf:q4_k_m", "gguf:q4_k_m+free", "hf-generate", "stock-gbnf:q4_k_m")
+# stages whose cost grows with the LLM depth; the others (vision, projector, preprocess,
+# parse) are the points' mean: a fitted slope there is the machine's noise
+LLM_STAGES = ("prefill", "decode", "vision+prefill")
+
+
+@dataclass(frozen=True)
+class ShapedPoint:
+    checkpoint: Path
+    artifact: Path
+
+
+@dataclass(frozen=True)
+class ShapedBenchConfig:
+    points: tuple[ShapedPoint, ...]
+    runners: tuple[str, ...] = RUNNERS
+    candidate: str = "gguf:q4_k_m"
+    frames: int = 2
+    warmup: int = 1
+    steps: int = 2
+    threads: int = 0
+    max_new_tokens: int = 96  # a one-step LLaRA answer is ~66 LLaMA tokens
+    membw_mib: int = 64
+
+    def __post_init__(self) -> None:
+        if len(self.points) < 1:
+            raise ConfigError("the 7B-shaped mode needs at least one CKPT=ARTIFACT point")
+        if self.candidate not in self.runners:
+            raise ConfigError(f"candidate {self.candidate!r} is not among the runners")
+
+
+def depths(artifact: Path) -> tuple[int, int]:
+    """(LLM layers, CLIP blocks computed) of an exported artifact (its manifest); for select
+    layer -2 the vision graph computes all blocks but the last (kept_blocks)."""
+    onnx = llm_dims(artifact)
+    return int(onnx["layers"]), int(onnx["kept_blocks"])
+
+
+def llm_dims(artifact: Path) -> dict:
+    """The manifest's "onnx" table; an onnx-vision export (no llm.onnx) gets the LLM's
+    layers / hidden / vocab from the f16 GGUF's header instead."""
+    from llara_edge.models.gguf_vocab import read_gguf_metadata
+    from llara_export import manifest as mf
+
+    man = mf.load_manifest(artifact)
+    onnx = dict(man.get("onnx") or {})
+    if "kept_blocks" not in onnx:
+        raise ConfigError(f"{artifact}: the 7B-shaped mode needs an export with ONNX graphs")
+    if "layers" in onnx:
+        return onnx
+    f16 = (man.get("llm") or {}).get("f16")
+    meta = read_gguf_metadata(Path(artifact) / f16["file"]) if f16 else {}
+    if "llama.block_count" not in meta:
+        raise ConfigError(f"{artifact}: no llm.onnx and no f16 GGUF to read the LLM shape from")
+    onnx.update(layers=meta["llama.block_count"], hidden=meta["llama.embedding_length"],
+                vocab=meta.get("llama.vocab_size", len(meta["tokenizer.ggml.tokens"])))
+    return onnx
+
+
+def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares (fixed, slope) of ys = fixed + slope x xs; slope 0 for one point."""
+    n = len(xs)
+    if n == 1 or len(set(xs)) == 1:
+        return sum(ys) / n, 0.0
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / \
+        sum((x - mx) ** 2 for x in xs)
+    return my - slope * mx, slope
+
+
+def extrapolate(points: list[dict], target: int = TARGET_LAYERS,
+                target_vision: int = TARGET_VISION_LAYERS) -> dict:
+    """Per runner and stage: fixed, per LLM layer, cost at `target` layers (module docstring).
+    points: [{"layers", "clip_layers", "runners": {name: {"stages": {stage: {"p50"}}}}}]."""
+    clip = {p["clip_layers"] for p in points}
+    if len(clip) != 1:
+        raise ConfigError(f"all points must share the CLIP depth, got {sorted(clip)}")
+    vision_scale = target_vision / clip.pop()
+    xs = [float(p["layers"]) for p in points]
+    out: dict = {}
+    for name in points[0]["runners"]:
+        rows, total = {}, 0.0
+        for stage in points[0]["runners"][name]["stages"]:
+            ys = [p["runners"][name]["stages"][stage]["p50"] for p in points]
+            fixed, per_layer = fit_line(xs, ys) if stage in LLM_STAGES else \
+                (sum(ys) / len(ys), 0.0)
+            at_target = fixed + per_layer * target
+            if stage == "vision":
+                at_target *= vision_scale
+            rows[stage] = {"fixed_s": fixed, "per_layer_s": per_layer,
+                           f"at_{target}_s": at_target,
+                           "note": "CLIP part not scaled" if "vision+" in stage else ""}
+            total += at_target
+        out[name] = {"stages": rows, f"step_at_{target}_s": total}
+    return out
+
+
+def _latency_config(point: ShapedPoint, cfg: ShapedBenchConfig):
+    from llara_bench.bench_latency import LatencyConfig
+
+    hf = next((r for r in cfg.runners if r.startswith("hf-generate")), cfg.candidate)
+    stock = next((r for r in cfg.runners if r.startswith("stock-gbnf")), cfg.candidate)
+    return LatencyConfig(checkpoint=point.checkpoint, artifact=point.artifact,
+                         runners=cfg.runners, candidate=cfg.candidate, hf_baseline=hf,
+                         stock_baseline=stock, frames=cfg.frames, warmup=cfg.warmup,
+                         steps=cfg.steps, threads=cfg.threads,
+                         max_new_tokens=cfg.max_new_tokens, cold_start=False, loop_episodes=0,
+                         big_model=False, membw_mib=cfg.membw_mib)
+
+
+def measured_shape(artifact: Path, target: int = TARGET_LAYERS):
+    """roofline.ModelShape from the artifact's manifest, at `target` LLM layers."""
+    from llara_bench import roofline
+
+    onnx = llm_dims(artifact)
+    return roofline.ModelShape(
+        f"measured shapes ({Path(artifact).name}) at {target} layers", layers=target,
+        hidden=int(onnx["hidden"]), intermediate=roofline.LLARA_7B.intermediate,
+        vocab=int(onnx["vocab"]), vision_hidden=int(onnx["vision_hidden"]),
+        image_tokens=int(onnx["image_tokens"]))
+
+
+def _point_summary(res: dict, layers: int, clip_layers: int) -> dict:
+    keep = ("stages", "step", "ttft", "n_tokens_mean", "forward_passes_mean",
+            "decode_tokens_per_s", "parse_failures")
+    return {"layers": layers, "clip_layers": clip_layers, "artifact": res["artifact"],
+            "runners": {n: {k: s[k] for k in keep} for n, s in res["runners"].items()},
+            "comparisons": res["comparisons"], "machine": res["machine"],
+            "membw": res["membw"]}
+
+
+def _jsonable(value):
+    """Paths (also inside the points' dicts) as strings: the results are written as JSON."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def run_shaped(cfg: ShapedBenchConfig, say=lambda m: None) -> dict:
+    """Every point through the latency suite, then per-layer fits, extrapolation, roofline."""
+    from llara_bench import roofline
+    from llara_bench.bench_latency import run_latency
+
+    points = []
+    for point in cfg.points:
+        layers, clip_layers = depths(point.artifact)
+        say(f"7B-shaped point: {layers} LLM layers, {clip_layers} CLIP layers "
+            f"({point.artifact})")
+        res = run_latency(_latency_config(point, cfg), say)
+        points.append(_point_summary(res, layers, clip_layers))
+    points.sort(key=lambda p: p["layers"])
+    cand = points[-1]["runners"][cfg.candidate]
+    workload = roofline.Workload(passes_constrained=max(1.0, cand["forward_passes_mean"]))
+    shape = measured_shape(cfg.points[-1].artifact)
+    return {
+        "suite": "latency", "mode": "7b-shaped", "candidate": cfg.candidate,
+        "config": _jsonable(asdict(cfg)),
+        "points": points,
+        "extrapolation": extrapolate(points),
+        "roofline": {"model": asdict(shape), "workload": asdict(workload),
+                     "rows": roofline.estimate_table((shape,), workload=workload)},
+    }
+
+
+def format_shaped(results: dict) -> str:
+    """Per point: stage p50 ms, TTFT, passes, ratios; then the extrapolation and roofline."""
+    from llara_bench import roofline
+
+    lines = []
+    for p in results["points"]:
+        lines.append(f"7B-shaped, {p['layers']} LLM layers x {p['clip_layers']} CLIP layers "
+                     f"(p50 ms; ratios = candidate step p50 / baseline step p50)")
+        for name, r in p["runners"].items():
+            stages = " ".join(f"{k}={1e3 * v['p50']:.0f}" for k, v in r["stages"].items())
+            ttft = f"{1e3 * r['ttft']['p50']:.0f}" if r["ttft"] else "-"
+            comp = p["comparisons"].get(name, {})
+            ratios = " ".join(f"/{k}={v['step_p50_ratio']:.2f}" for k, v in comp.items()
+                              if "step_p50_ratio" in v)
+            lines.append(f"  {name:<22} step={1e3 * r['step']['p50']:.0f} ttft={ttft} "
+                         f"passes={r['forward_passes_mean']:.1f} "
+                         f"parse_fail={r['parse_failures']} {stages} {ratios}")
+    lines.append(f"extrapolated to {TARGET_LAYERS} LLM layers (+{TARGET_VISION_LAYERS} CLIP "
+                 "layers for 'vision'), this CPU, ms:")
+    for name, r in results["extrapolation"].items():
+        stages = " ".join(f"{k}: {1e3 * v['per_layer_s']:.1f}/layer -> "
+                          f"{1e3 * v[f'at_{TARGET_LAYERS}_s']:.0f}" for k, v in r["stages"].items())
+        lines.append(f"  {name:<22} step {1e3 * r[f'step_at_{TARGET_LAYERS}_s']:.0f}  {stages}")
+    lines.append(roofline.format_table(results["roofline"]["rows"]))
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""manifest.json of an export directory, as the export writes it (written last, atomically).
+
+Contract:
+    file_entries(root, names) -> {name: {"sha256": str, "size": int}}
+    source_hash(paths) -> str                  # one sha256 over the source files' hashes
+    write_manifest(root, manifest) -> Path     # atomic: tmp + fsync + rename, written last
+Reading and checking (read_manifest, load_manifest, check_file, sha256_file) are the
+runtime's (llara_edge.runtime.manifest), re-exported here for the export's callers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from llara_edge.errors import ArtifactError
+from llara_edge.runtime.manifest import (
+    MANIFEST_NAME,
+    MANIFEST_VERSION,
+    check_file,
+    load_manifest,
+    read_manifest,
+    sha256_file,
+)
+
+__all__ = ["MANIFEST_NAME", "MANIFEST_VERSION", "check_file", "file_entries", "load_manifest",
+           "read_manifest", "sha256_file", "source_hash", "write_manifest"]
+
+
+def file_entries(root: str | Path, names: Iterable[str]) -> dict[str, dict]:
+    """Hash and size of each file (paths relative to root)."""
+    root = Path(root)
+    return {name: {"sha256": sha256_file(root / name), "size": (root / name).stat().st_size}
+            for name in sorted(names)}
+
+
+def source_hash(paths: Iterable[str | Path]) -> str:
+    """sha256 over "name sha256" lines of the source files, in name order."""
+    lines = sorted(f"{Path(p).name} {sha256_file(p)}" for p in paths)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def write_manifest(root: str | Path, manifest: dict) -> Path:
+    """Write root/manifest.json atomically (tmp file, fsync, rename)."""
+    root = Path(root)
+    final = root / MANIFEST_NAME
+    tmp = root / f".{MANIFEST_NAME}.tmp"
+    data = json.dumps({"manifest_version": MANIFEST_VERSION, **manifest}, indent=2)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(data + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ArtifactError(f"cannot write {final}: {err}") from err
+    return final

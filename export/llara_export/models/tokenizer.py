@@ -1,0 +1,147 @@
+"""LLaMA sentencepiece tokenizer with LLaVA's image-token handling (sentencepiece only).
+
+Contract:
+    tok = SpmTokenizer.from_dir(checkpoint_dir)        # tokenizer.model (+ tokenizer_config.json)
+    tok.encode(text) -> list[int]                      # no BOS; sentencepiece with its dummy prefix
+    tok.tokenizer_image_token(prompt) -> list[int]     # [BOS] + chunks joined by IMAGE_TOKEN_INDEX
+    tok.decode(ids) -> str                             # skip_special_tokens=True semantics
+
+`encode` equals what LLaVA's slow LlamaTokenizer gives for text without special-token
+strings (legacy or not: both add one "▁" in front of each separately tokenised chunk).
+`tokenizer_image_token` reproduces LLaVA's `tokenizer_image_token` (each chunk tokenised on
+its own with BOS, later BOS dropped) with LLaRA's tag pattern `<image\\d*?>`; every tag becomes
+one IMAGE_TOKEN_INDEX (-200) and the images are consumed in tag order.
+`decode` drops BOS/EOS/UNK/PAD and ids outside the sentencepiece vocabulary (llava-hf's added
+`<image>` / `<pad>`), as `batch_decode(..., skip_special_tokens=True)`; when the checkpoint's
+tokenizer_config.json sets `clean_up_tokenization_spaces`, HF's clean-up is applied too.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import sentencepiece as spm
+
+from llara_edge.errors import ArtifactError
+from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN_INDEX
+
+TOKENIZER_FILES = ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json")
+# transformers PreTrainedTokenizerBase.clean_up_tokenization
+_CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"),
+             (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+class SpmTokenizer:
+    """A LLaMA-style sentencepiece model (<unk>=0, <s>=1, </s>=2 in LLaMA; read from the model)."""
+
+    def __init__(self, model_file: str | Path, clean_up_tokenization_spaces: bool = False):
+        self.model_file = Path(model_file)
+        if not self.model_file.is_file():
+            raise ArtifactError(f"tokenizer model not found: {self.model_file}")
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.Load(str(self.model_file))
+        except (OSError, RuntimeError) as err:
+            raise ArtifactError(f"unreadable sentencepiece model {self.model_file}: {err}") from err
+        self.clean_up = clean_up_tokenization_spaces
+        self.bos_id = self.sp.bos_id()
+        self.eos_id = self.sp.eos_id()
+        self.unk_id = self.sp.unk_id()
+        self.pad_id = self.sp.pad_id()  # -1 when the model has none
+        self._special = {i for i in (self.bos_id, self.eos_id, self.unk_id, self.pad_id) if i >= 0}
+
+    @classmethod
+    def from_dir(cls, directory: str | Path) -> SpmTokenizer:
+        """Tokenizer of a checkpoint directory (tokenizer.model, optional tokenizer_config.json)."""
+        directory = Path(directory)
+        model_file = directory / "tokenizer.model"
+        if not model_file.is_file():
+            raise ArtifactError(f"missing tokenizer: no tokenizer.model in {directory}")
+        clean_up = False
+        cfg_file = directory / "tokenizer_config.json"
+        if cfg_file.is_file():
+            try:
+                tok_cfg = json.loads(cfg_file.read_text())
+                clean_up = bool(tok_cfg.get("clean_up_tokenization_spaces"))
+            except ValueError as err:
+                raise ArtifactError(f"unreadable tokenizer config {cfg_file}: {err}") from err
+        return cls(model_file, clean_up)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp.GetPieceSize()
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text` (no BOS/EOS)."""
+        return list(self.sp.EncodeAsIds(text)) if text else []
+
+    def tokenizer_image_token(self, prompt: str, add_bos: bool = True) -> list[int]:
+        """LLaVA's tokenizer_image_token: [BOS] chunk0 -200 chunk1 -200 ... chunkN."""
+        chunks = IMAGE_TAG_RE.split(prompt)
+        ids = [self.bos_id] if add_bos else []
+        for i, chunk in enumerate(chunks):
+            if i:
+                ids.append(IMAGE_TOKEN_INDEX)
+            ids.extend(self.encode(chunk))
+        return ids
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of `ids` with special and out-of-vocabulary (added) tokens skipped."""
+        n = self.vocab_size
+        keep = [int(i) for i in ids if 0 <= int(i) < n and int(i) not in self._special]
+        text = self.sp.DecodeIds(keep)
+        if self.clean_up:
+            for old, new in _CLEAN_UP:
+                text = text.replace(old, new)
+        return text
+
+    def id_to_piece(self, token_id: int) -> str:
+        return self.sp.IdToPiece(int(token_id))
+
+    def save(self, directory: str | Path) -> None:
+        """Copy tokenizer.model and its sibling config files (when present) into `directory`."""
+        directory = Path(directory)
+        shutil.copyfile(self.model_file, directory / "tokenizer.model")
+        for name in TOKENIZER_FILES[1:]:
+            src = self.model_file.parent / name
+            if src.is_file():
+                shutil.copyfile(src, directory / name)
+
+
+# LLaMA's sentencepiece trainer settings (normalizer_spec / trainer_spec of its tokenizer.model).
+LLAMA_SPM_SETTINGS: dict[str, object] = {
+    "model_type": "bpe",
+    "split_digits": True,
+    "byte_fallback": True,
+    "unk_id": 0,
+    "bos_id": 1,
+    "eos_id": 2,
+    "pad_id": -1,
+    "add_dummy_prefix": True,
+    "remove_extra_whitespaces": False,
+    "normalization_rule_name": "identity",
+    "allow_whitespace_only_pieces": True,
+    "split_by_unicode_script": True,
+    "character_coverage": 1.0,
+    "hard_vocab_limit": False,
+}
+
+
+def train_spm(
+    texts: list[str], out_dir: str | Path, vocab_size: int = 600, **overrides: object
+) -> SpmTokenizer:
+    """Train a small LLaMA-style sentencepiece model into out_dir/tokenizer.model."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {**LLAMA_SPM_SETTINGS, **overrides}
+    spm.SentencePieceTrainer.Train(
+        sentence_iterator=iter(texts),
+        model_prefix=str(out / "tokenizer"),
+        vocab_size=vocab_size,
+        minloglevel=2,
+        **settings,
+    )
+    (out / "tokenizer.vocab").unlink(missing_ok=True)
+    return SpmTokenizer(out / "tokenizer.model")

@@ -1,0 +1,406 @@
+"""The whole export: checkpoint -> GGUF (LLM f16 + quantised, mmproj) + ONNX -> parity -> manifest.
+
+Contract:
+    report = run_export(ExportConfig(checkpoint=..., out=..., quants=("q8_0", "q4_k_m"),
+                                     formats=("gguf", "onnx")), progress=callable(str))
+    report.ok, report.out, report.results (VariantResult list), report.manifest, report.seconds,
+    report.stages (wall seconds and peak RSS of each progress stage,
+    export/llara_export/resources.py) count_steps(cfg) -> int      # how many times run_export calls
+    `progress` (a progress bar)
+
+Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf (streamed from the safetensors where
+the checkpoint has them, export/llara_export/gguf_stream.py), llm-<quant>.gguf, mmproj-f16.gguf;
+"onnx" writes vision.onnx, vision_features.onnx, projector.safetensors, embed.onnx and
+llm.onnx (export/llara_export/onnx_vision.py, export/llara_export/onnx_llm.py). Parity rows: f16 and
+each quant (GGUF LLM fed the reference image embeddings), mmproj (llama.cpp clip, reported), onnx
+(end to end: vision.onnx embeddings, then embed.onnx + llm.onnx with the prompt prefilled in two
+chunks and greedy decoding through the KV cache) and onnx-features (vision_features.onnx + the fused
+projector kernel). The tokenizer is always written.
+
+Everything is written into a temporary sibling of `out` (`.NAME.tmp-XXXX`) and renamed into
+place only after the parity gate passed and manifest.json (written last, atomically) is
+there; on any error, a failed gate or an interrupt the temporary directory is removed, so
+no half export is ever left where the runtime looks. An existing non-empty `out` is
+refused unless `overwrite`. The TensorRT engine is never built here (engines are specific
+to the target GPU and TensorRT version): the manifest records the tensorrt status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import platform
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from llara_edge.errors import ArtifactError, ConfigError
+from llara_export import manifest as mf
+from llara_export.quantize import QUANT_TYPES
+
+POLICY_FORMATS = ("llara",)  # parity prompts and parsers used by the gate
+FORMATS = ("gguf", "onnx", "onnx-vision")  # onnx-vision: "onnx" without embed/llm.onnx
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    checkpoint: Path
+    out: Path
+    clip_dir: Path | None = None
+    quants: tuple[str, ...] = ("q8_0", "q4_k_m")
+    parity_frames: int = 4
+    frame_size: tuple[int, int] = (320, 240)  # W, H of the simulator camera for parity
+    max_new_tokens: int = 96  # a one-step LLaRA answer is ~66 tokens (digits are tokens)
+    policy_format: str = "llara"
+    template: str = "vicuna_v1"
+    thresholds: Path | None = None
+    overwrite: bool = False
+    threads: int = 1
+    formats: tuple[str, ...] = ("gguf", "onnx")
+    compact: bool = False  # keep the LLM's 16-bit weights as stored (models/compact.py)
+
+    def __post_init__(self) -> None:
+        unknown = [q for q in self.quants if q not in QUANT_TYPES]
+        if unknown:
+            raise ConfigError(f"unknown quantisation {unknown}; known: {sorted(QUANT_TYPES)}")
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise ConfigError(f"formats must be a non-empty subset of {FORMATS}, got "
+                              f"{list(self.formats)}")
+        if self.quants and "gguf" not in self.formats:
+            raise ConfigError("quantisation applies to the GGUF LLM: add gguf to the formats")
+        if "onnx" in self.formats and "onnx-vision" in self.formats:
+            raise ConfigError("formats onnx and onnx-vision overlap: name one")
+        if self.policy_format not in POLICY_FORMATS:
+            raise ConfigError(f"parity needs policy format in {POLICY_FORMATS}")
+        if self.parity_frames < 1 or self.max_new_tokens < 1:
+            raise ConfigError("parity_frames and max_new_tokens must be >= 1")
+
+
+@dataclass
+class ExportReport:
+    ok: bool
+    out: Path
+    results: list = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    stages: list = field(default_factory=list)  # export/llara_export/resources.py StageMeter rows
+
+
+def _tool_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for dist in ("torch", "transformers", "gguf", "llama_cpp_python", "onnx", "onnxruntime",
+                 "tensorrt"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def _prepare_out(cfg: ExportConfig) -> Path:
+    """Check the destination and create the temporary sibling directory."""
+    out = cfg.out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not cfg.overwrite:
+        raise ArtifactError(f"output {out} exists and is not empty (pass --overwrite)")
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as err:
+        raise ArtifactError(f"cannot write the output directory {out}: {err}") from err
+    return tmp
+
+
+def _write_gguf(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
+    """GGUF files; the manifest's "llm" and "mmproj" sections."""
+    from llara_export.gguf_llm import write_llm_gguf
+    from llara_export.gguf_mmproj import write_mmproj_gguf
+    from llara_export.gguf_stream import can_stream, write_llm_gguf_streamed
+    from llara_export.quantize import quantize_gguf
+
+    say("writing llm-f16.gguf")
+    if can_stream(info.path):  # the same bytes, read tensor by tensor from the safetensors
+        write_llm_gguf_streamed(info.path, tok, tmp / "llm-f16.gguf", "f16")
+    else:
+        write_llm_gguf(model, tok, tmp / "llm-f16.gguf", "f16")
+    say("writing mmproj-f16.gguf")
+    write_mmproj_gguf(model, info.preprocess, tmp / "mmproj-f16.gguf", "f16")
+    quant = {"f16": {"file": "llm-f16.gguf"}}
+    for q in cfg.quants:
+        say(f"quantising llm-{q}.gguf (llama.cpp)")
+        rep = quantize_gguf(tmp / "llm-f16.gguf", tmp / f"llm-{q}.gguf", q, cfg.threads)
+        quant[q] = {"file": rep.path.name, "tensor_types": rep.tensor_types}
+    return {"llm": quant, "mmproj": {"file": "mmproj-f16.gguf"}}
+
+
+def _write_onnx(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
+    """ONNX graphs + projector weights; the manifest's "onnx" section."""
+    from importlib import metadata
+
+    from llara_export.onnx_common import ONNX_FILES, OPSET
+    from llara_export.onnx_llm import export_llm
+    from llara_export.onnx_vision import export_vision
+
+    with_llm = "onnx" in cfg.formats  # "onnx-vision": the vision graphs only
+    scratch = tmp / ".onnx-scratch"
+    try:
+        say("writing vision.onnx, vision_features.onnx, projector.safetensors")
+        vision = export_vision(model, info.preprocess, tmp, scratch)
+        llm = None
+        if with_llm:
+            say("writing embed.onnx, llm.onnx")
+            llm = export_llm(model, tmp, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    files = (*vision.files, *(llm.files if llm else ()))
+    roles = ONNX_FILES if llm else {k: v for k, v in ONNX_FILES.items()
+                                    if k not in ("embed", "llm")}
+    section = {
+        **roles, "external_data": [p.name for p in files if p.name.endswith(".data")],
+        "opset": OPSET, "onnx_version": metadata.version("onnx"),
+        "onnxruntime_version": metadata.version("onnxruntime"),
+        "image_tokens": vision.n_tokens, "drop": vision.drop, "kept_blocks": vision.kept_blocks,
+        "vision_hidden": vision.vision_hidden}
+    if llm:
+        section.update(hidden=llm.hidden, vocab=llm.vocab, layers=llm.layers,
+                       kv_heads=llm.kv_heads, head_dim=llm.head_dim)
+    return {"onnx": section}
+
+
+# format -> writer(model, tok, info, cfg, tmp, say) -> manifest sections
+FORMAT_WRITERS: dict[str, Callable] = {"gguf": _write_gguf, "onnx": _write_onnx,
+                                       "onnx-vision": _write_onnx}
+
+
+def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
+    sections: dict = {}
+    for fmt in cfg.formats:
+        sections.update(FORMAT_WRITERS[fmt](model, tok, info, cfg, tmp, say))
+    tok.save(tmp)
+    return sections
+
+
+def count_steps(cfg: ExportConfig) -> int:
+    """Progress calls of run_export: load, writers, frames, reference, parity rows, manifest."""
+    per_format = {"gguf": 2 + len(cfg.quants) + 1 + len(cfg.quants), "onnx": 2 + 2,
+                  "onnx-vision": 1 + 2}
+    return 1 + sum(per_format[f] for f in cfg.formats) + 2 + 1
+
+
+class _MmprojOnly:
+    """Parity runner exposing only the mmproj image encoder of a GgufRunner."""
+
+    def __init__(self, runner):
+        self.encode_image = runner.encode_image
+
+
+class _LlmOnly:
+    """Parity runner exposing only the LLM of a GgufRunner (fed the reference embeddings)."""
+
+    def __init__(self, runner):
+        self.generate = runner.generate
+
+
+def _gguf_parity(ctx: dict, say) -> list:
+    from llara_export import parity
+    from llara_export.gguf_runner import GgufRunner
+
+    cfg, tmp, results = ctx["cfg"], ctx["tmp"], []
+    for variant in ("f16", *cfg.quants):
+        say(f"parity: {variant}")
+        runner = GgufRunner(tmp / f"llm-{variant}.gguf", tmp / "mmproj-f16.gguf",
+                            threads=cfg.threads)
+        try:
+            if variant == "f16":
+                mm = parity.measure("mmproj", _MmprojOnly(runner), *ctx["refs"])
+                mm.note = "llama.cpp clip; reported, see parity_thresholds.json"
+                results.append(mm)
+            results.append(parity.measure(variant, _LlmOnly(runner), *ctx["refs"]))
+        finally:
+            runner.close()
+    return results
+
+
+def _onnx_parity(ctx: dict, say) -> list:
+    from llara_export import parity
+    from llara_export.onnx_preprocess import preprocess_error, preprocess_model
+    from llara_export.onnx_runner import OnnxFeaturesRunner, OnnxRunner
+
+    cfg, tmp, info = ctx["cfg"], ctx["tmp"], ctx["info"]
+    say("parity: onnx (vision.onnx + embed.onnx + llm.onnx, onnxruntime CPU)")
+    cases = ctx["refs"][1]
+    err = preprocess_error(preprocess_model(info.preprocess), [c.rgb for c in cases],
+                           info.preprocess)
+    ctx["sections"]["onnx"]["preprocess_error"] = err
+    row = parity.measure("onnx", OnnxRunner(tmp, cfg.threads), *ctx["refs"])
+    row.note = (f"end to end; preprocessing max {err['max_abs_lsb']:g} LSB on "
+                f"{100 * err['mismatch_fraction']:.3f}% of values")
+    say("parity: onnx-features (vision_features.onnx + fused projector)")
+    feats = parity.measure("onnx-features", OnnxFeaturesRunner(tmp, cfg.threads), *ctx["refs"])
+    return [row, feats]
+
+
+def _onnx_vision_parity(ctx: dict, say) -> list:
+    """vision.onnx's embeddings (cosine; the onnx row's bound) and onnx-features."""
+    from llara_export import parity
+    from llara_export.onnx_runner import OnnxFeaturesRunner, OnnxVisionRunner
+
+    cfg, tmp = ctx["cfg"], ctx["tmp"]
+    say("parity: onnx-vision (vision.onnx embeddings, onnxruntime CPU)")
+    row = parity.measure("onnx-vision", OnnxVisionRunner(tmp, cfg.threads), *ctx["refs"])
+    say("parity: onnx-features (vision_features.onnx + fused projector)")
+    feats = parity.measure("onnx-features", OnnxFeaturesRunner(tmp, cfg.threads), *ctx["refs"])
+    return [row, feats]
+
+
+# format -> parity rows(ctx, say); ctx: cfg, tmp, info, refs (refs, cases, policy), sections
+FORMAT_PARITY: dict[str, Callable] = {"gguf": _gguf_parity, "onnx": _onnx_parity,
+                                      "onnx-vision": _onnx_vision_parity}
+
+
+class _ReferenceTexts:
+    """What parity.measure reads of the reference policy once its answers are computed (the
+    tokenizer and the decoding budget), so the torch model can be freed before the rows."""
+
+    def __init__(self, tok, config):
+        self.backend, self.config = SimpleNamespace(tokenizer=tok), config
+
+
+def _reference(model, tok, info, cfg: ExportConfig, say) -> tuple:
+    """(reference outputs, frames, _ReferenceTexts) of the torch model on simulator frames."""
+    from llara_export import parity
+    from llara_export.frames import sim_frames
+    from llara_export.torch_ref import PolicyConfig, TorchPolicy, TorchReferenceBackend
+
+    say(f"parity: rendering {cfg.parity_frames} simulator frames")
+    cases = sim_frames(cfg.parity_frames, *cfg.frame_size)
+    policy = TorchPolicy(TorchReferenceBackend(model, tok, info.preprocess),
+                         PolicyConfig(cfg.policy_format, cfg.template, cfg.max_new_tokens))
+    say("parity: torch reference answers")
+    refs = parity.reference_outputs(policy, cases)
+    return refs, cases, _ReferenceTexts(tok, policy.config)
+
+
+def _parity(reference: tuple, info, cfg: ExportConfig, tmp: Path, sections: dict,
+            say) -> list:
+    from llara_export import parity
+
+    thresholds = parity.load_thresholds(cfg.thresholds)
+    ctx = {"cfg": cfg, "tmp": tmp, "info": info, "refs": reference, "sections": sections}
+    results = []
+    for fmt in cfg.formats:
+        results += FORMAT_PARITY[fmt](ctx, say)
+    for res in results:
+        parity.gate(res, thresholds)
+    return results
+
+
+def _source(info, tok) -> dict:
+    """Where the weights came from; hashed right after loading (a checkpoint that a training
+    job rewrites during a long export must not be credited with the old weights' export)."""
+    sources = [*info.weight_files, info.path / "config.json", tok.model_file]
+    return {"checkpoint": str(info.path.resolve()), "layout": info.layout,
+            "clip_dir": str(info.clip_dir) if info.clip_dir else None,
+            "sha256": mf.source_hash(sources)}
+
+
+def _manifest(cfg, info, source, sections, results, tmp: Path) -> dict:
+    from llara_edge.backends.trt_build import tensorrt_status
+
+    names = [p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".")]
+    return {
+        "source": source,
+        "policy_format": cfg.policy_format,
+        "template": cfg.template,
+        "preprocess": info.preprocess.to_dict(),
+        "multimodal": {"select_layer": info.spec.select_layer,
+                       "select_feature": info.spec.select_feature,
+                       "projector_type": info.spec.projector_type},
+        "formats": list(cfg.formats),
+        **sections,
+        "tokenizer": "tokenizer.model",
+        "tensorrt": tensorrt_status(),
+        "tools": _tool_versions(),
+        "parity": {"frames": cfg.parity_frames, "frame_size": list(cfg.frame_size),
+                   "results": [r.to_dict() for r in results]},
+        "files": mf.file_entries(tmp, names),
+    }
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch uses `threads` CPU threads during the export (as llama.cpp and onnxruntime do),
+    restored afterwards: oversubscribed BLAS threads crawl on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_export(cfg: ExportConfig, progress: Callable[[str], None] | None = None) -> ExportReport:
+    """Export, gate and publish (see module docstring); every progress message starts a
+    measured stage (report.stages)."""
+    from llara_export.resources import StageMeter
+
+    meter = StageMeter()
+    try:
+        with _torch_threads(cfg.threads):
+            report = _run_export(cfg, meter.wrap(progress or (lambda msg: None)))
+    finally:
+        meter.close()
+    report.stages = meter.stages
+    return report
+
+
+def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:
+    from llara_export.models.checkpoint import load_checkpoint
+    from llara_export.parity import load_thresholds
+
+    start = time.perf_counter()
+    load_thresholds(cfg.thresholds)  # an unreadable file fails before any work
+    say(f"loading {cfg.checkpoint}")
+    model, tok, info = load_checkpoint(cfg.checkpoint, cfg.clip_dir, compact=cfg.compact)
+    source = _source(info, tok)
+    tmp = _prepare_out(cfg)
+    try:
+        sections = _write_files(model, tok, info, cfg, tmp, say)
+        reference = _reference(model, tok, info, cfg, say)
+        # the rows compare with the reference outputs only: free the torch weights first
+        # (a 7B model's stay resident otherwise while llama.cpp maps its own copy)
+        del model
+        gc.collect()
+        results = _parity(reference, info, cfg, tmp, sections, say)
+        report = ExportReport(ok=not any(r.failures for r in results), out=cfg.out,
+                              results=results)
+        say("writing manifest.json" if report.ok else "parity gate failed: nothing published")
+        if report.ok:
+            report.manifest = _manifest(cfg, info, source, sections, results, tmp)
+            mf.write_manifest(tmp, report.manifest)
+            _publish(tmp, cfg.out)
+    except OSError as err:
+        raise ArtifactError(f"cannot write the export to {cfg.out}: {err}") from err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Rename the finished directory into place (an old export is replaced only now)."""
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)

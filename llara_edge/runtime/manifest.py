@@ -1,0 +1,73 @@
+"""manifest.json of an export directory, as the runtime reads and checks it.
+
+Contract:
+    sha256_file(path) -> str
+    read_manifest(root) -> (dict, path)        # version-checked; files not yet hashed
+    check_file(path, entry)                    # ArtifactError unless size and sha256 match
+    load_manifest(root) -> dict                # ArtifactError unless every hash and size match
+The writer (file_entries, source_hash, write_manifest) is the export toolchain's
+(llara_export.manifest); both share this module's names and hash function.
+
+The runtime accepts an export directory only through load_manifest: a directory without a
+manifest (an interrupted export), with a missing, truncated or altered file, or with an
+unknown manifest version is refused with an ArtifactError naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from llara_edge.errors import ArtifactError
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+_CHUNK = 1 << 20  # bytes read per hash update
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(_CHUNK):
+                digest.update(block)
+    except OSError as err:
+        raise ArtifactError(f"cannot read {path}: {err}") from err
+    return digest.hexdigest()
+
+
+def read_manifest(root: str | Path) -> tuple[dict, Path]:
+    """(manifest, its path) of an export directory, version-checked; files not yet checked."""
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        raise ArtifactError(f"not an export directory (no {MANIFEST_NAME}): {root}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"unreadable manifest {path}: {err}") from err
+    version = manifest.get("manifest_version") if isinstance(manifest, dict) else None
+    if version != MANIFEST_VERSION:
+        raise ArtifactError(f"unsupported manifest version {version!r} in {path}")
+    return manifest, path
+
+
+def check_file(target: Path, entry: dict) -> None:
+    """Raise ArtifactError unless `target` exists with the size and sha256 of its entry."""
+    if not target.is_file():
+        raise ArtifactError(f"missing artifact file {target}")
+    size = target.stat().st_size
+    if size != entry.get("size"):
+        raise ArtifactError(f"artifact file {target} is {size} bytes, the manifest says "
+                            f"{entry.get('size')} (truncated or replaced)")
+    if sha256_file(target) != entry.get("sha256"):
+        raise ArtifactError(f"artifact file {target} does not match its sha256 in the "
+                            "manifest (altered)")
+
+
+def load_manifest(root: str | Path) -> dict:
+    """The manifest of an export directory, after checking every listed file."""
+    manifest, _ = read_manifest(root)
+    for name, entry in (manifest.get("files") or {}).items():
+        check_file(Path(root) / name, entry)
+    return manifest
