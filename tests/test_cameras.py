@@ -21,8 +21,9 @@ from llara_drivers.camera_base import (
     register_camera,
 )
 from llara_drivers.camera_model import Intrinsics, deproject_pixel_to_point
+from llara_drivers.errors import DepthError, DeviceError, DriverConfigError
 from llara_drivers.file_camera.io import save_npz
-from llara_edge.errors import ConfigError, DepthError, DeviceError
+from llara_edge.errors import ConfigError
 
 try:
     import pyrealsense2 as rs
@@ -44,7 +45,7 @@ def _frame(n: int, depth: np.ndarray | None = None, intr: Intrinsics = INTR) -> 
 def test_config_rejects_bad_values():
     for bad in ({"kind": ""}, {"width": 0}, {"fps": 0}, {"hole_radius": -1},
                 {"timeout_s": 0}, {"depth_scale": 0}, {"depth_width": -1}):
-        with pytest.raises(ConfigError):
+        with pytest.raises(DriverConfigError):
             CameraConfig(**bad)
     assert CameraConfig(width=320, height=240).depth_size == (320, 240)
     assert CameraConfig(depth_width=848, depth_height=480).depth_size == (848, 480)
@@ -55,9 +56,9 @@ def test_registry_resolves_builtin_kinds_and_rejects_unknown():
                                                    "software-realsense")}
     assert names == {"sim": "SimCamera", "file": "FileCamera", "realsense": "RealSenseCamera",
                      "software-realsense": "SoftwareRealSenseCamera"}
-    with pytest.raises(ConfigError, match="unknown camera kind"):
+    with pytest.raises(DriverConfigError, match="unknown camera kind"):
         make_camera(CameraConfig(kind="webcam"))
-    with pytest.raises(ConfigError, match="serves kind"):
+    with pytest.raises(DriverConfigError, match="serves kind"):
         camera_class("file")(CameraConfig(kind="sim"))
 
 
@@ -266,7 +267,7 @@ def test_recording_round_trip_through_playback(tmp_path):
 @needs_rs
 def test_bad_recording_path_is_a_device_error(tmp_path):
     cfg = CameraConfig(kind="realsense", path=str(tmp_path / "missing.db3"))
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(DriverConfigError, match="does not exist"):
         make_camera(cfg)
     _, cam = _software_camera(INTR, record_path=str(tmp_path / "out.avi"))
     with pytest.raises(DeviceError, match="cannot start"):
@@ -362,7 +363,7 @@ def test_sim_camera_owns_an_env_when_given_none():
     with make_camera(CameraConfig(kind="sim", width=SIZE[0], height=SIZE[1])) as cam:
         f = cam.read()
         assert f.color.shape == (SIZE[1], SIZE[0], 3) and f.depth_scale == 0.001
-        with pytest.raises(ConfigError, match="renders"):
+        with pytest.raises(ConfigError, match="renders"):  # the simulator's camera: runtime
             make_camera(CameraConfig(kind="sim", width=320, height=240), env=cam.env).connect()
 
 
@@ -407,7 +408,7 @@ def test_file_source_png_directory_and_animated_image(tmp_path):
     with make_camera(CameraConfig(kind="file", path=str(gif), width=80, height=60)) as cam:
         values = [int(cam.read().color.mean()) for _ in range(3)]
     assert values == [0, 128, 255]
-    with pytest.raises(ConfigError, match=r"needs config\.path"):
+    with pytest.raises(DriverConfigError, match=r"needs config\.path"):
         make_camera(CameraConfig(kind="file"))
 
 

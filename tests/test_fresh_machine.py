@@ -1,7 +1,7 @@
 """A fresh machine gets what the tests passed with: no shadowing, a portable llama.cpp, a lock.
 
-- The repo's top-level folders never shadow installed distributions when Python runs from the
-  repo root (`python -c`, `python -m pytest`): PyPI's `kernels` (transformers' dependency) wins.
+- The repo's top-level folders are distributions with their own import names, never packages
+  under their bare names: PyPI's `kernels` (transformers' dependency) wins from the repo root.
 - tools/build_llama.py builds with portable flags and drops ggml's AMX variant; the installed
   llama.cpp has no AMX tile instructions, keeps its AVX-512 variants, and passes its matmul
   self-test in a subprocess; a crashing build is reported, not fatal.
@@ -47,9 +47,8 @@ def test_installed_kernels_distribution_wins_over_the_repo_folder():
     theirs, ours = out.stdout.split()
     # The venv may live inside the checkout (.venv/): what matters is that the hit is the
     # installed distribution, not the repo's own top-level kernels/ folder.
-    assert Path(theirs).resolve() != (ROOT / "kernels" / "__init__.py").resolve()
     assert "site-packages" in Path(theirs).parts, theirs
-    assert Path(ours).resolve() == ROOT / "kernels" / "__init__.py"
+    assert Path(ours).resolve() == ROOT / "kernels" / "llara_kernels" / "__init__.py"
 
 
 def test_transformers_hub_kernels_imports_from_the_repo_root():
@@ -64,13 +63,25 @@ def test_transformers_hub_kernels_imports_from_the_repo_root():
     assert out.returncode == 0, out.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", ["export", "hw_drivers", "benchmarks"])
-def test_a_bare_folder_name_without_a_distribution_is_not_found(name):
-    out = _run_from_root(f"import {name}")
-    assert out.returncode != 0
-    assert "ModuleNotFoundError" in out.stderr and f"llara_edge.{name}" in out.stderr
-    ok = _run_from_root(f"import llara_edge.{name}")
-    assert ok.returncode == 0, ok.stderr
+CARD = {"hw_drivers": "llara_drivers", "kernels": "llara_kernels", "export": "llara_export",
+        "benchmarks": "llara_bench"}
+
+
+@pytest.mark.parametrize("folder", sorted(CARD))
+def test_a_card_folder_is_a_distribution_not_a_package(folder):
+    """The folder holds a pyproject.toml and its package under its own import name; it has no
+    __init__.py, so its bare name never shadows an installed distribution (a regular package
+    anywhere on sys.path wins over a namespace portion) and names none of our modules."""
+    package = CARD[folder]
+    assert (ROOT / folder / "pyproject.toml").is_file()
+    assert not (ROOT / folder / "__init__.py").exists()
+    out = _run_from_root(f"import {package}, importlib.util as u; print({package}.__file__); "
+                         f"s = u.find_spec({folder!r}); "
+                         "print('none' if s is None else s.origin or 'namespace')")
+    assert out.returncode == 0, out.stderr
+    ours, bare = out.stdout.split()
+    assert Path(ours).resolve() == ROOT / folder / package / "__init__.py"
+    assert bare in ("none", "namespace") or "site-packages" in Path(bare).parts, bare
 
 
 VARIANTS = """\

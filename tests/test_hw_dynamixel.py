@@ -18,6 +18,7 @@ from llara_drivers.base import BusConfig, make_bus
 from llara_drivers.dynamixel import protocol as dxl
 from llara_drivers.dynamixel.bus import DynamixelBus
 from llara_drivers.dynamixel.registers import MODELS, X_REGISTERS
+from llara_drivers.errors import DriverConfigError
 from llara_drivers.servo_wire import (
     BusProtocolError,
     BusTimeoutError,
@@ -25,7 +26,6 @@ from llara_drivers.servo_wire import (
     ServoFaultError,
     Status,
 )
-from llara_edge.errors import ConfigError
 
 H = bytes.fromhex
 EMANUAL = {  # (id, instruction, params) -> packet
@@ -154,7 +154,7 @@ def test_x_series_table():
     assert bus.encode("Present_Position", -1) == H("ff ff ff ff")
     assert bus.decode("Goal_Velocity", H("9c ff ff ff")) == -100
     assert bus.model.to_radians(1024) == pytest.approx(-3.14159265 / 2)
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         bus.encode("Goal_Position", 1 << 31)
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from serial_fakes import ScriptedLine, feed_chunked
 
 from llara_drivers.base import BusConfig, make_bus
+from llara_drivers.errors import DeviceError, DriverConfigError, ProtocolError
 from llara_drivers.feetech import protocol as ft
 from llara_drivers.feetech.bus import FeetechBus
 from llara_drivers.feetech.registers import MODELS, SCS_REGISTERS, STS_REGISTERS
@@ -27,7 +28,6 @@ from llara_drivers.servo_wire import (
     ServoFaultError,
     Status,
 )
-from llara_edge.errors import ConfigError, DeviceError, ProtocolError
 
 
 def fbus(script, **cfg) -> FeetechBus:
@@ -90,9 +90,9 @@ def test_parse_status_rejects(frame, reason):
 
 
 def test_build_packet_limits():
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         ft.build_packet(0xFF, 1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         ft.build_packet(1, 3, bytes(300))
 
 
@@ -153,11 +153,11 @@ def test_byte_order_and_sign():
     assert sts.encode("Goal_Velocity", -100) == (0x8000 | 100).to_bytes(2, "little")
     assert sts.decode("Present_Velocity", (0x8000 | 7).to_bytes(2, "little")) == -7
     assert sts.encode("Homing_Offset", -5) == ((1 << 11) | 5).to_bytes(2, "little")
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         sts.encode("Homing_Offset", 2048)
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         sts.encode("Torque_Enable", 256)
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         sts.encode("No_Such_Register", 1)
 
 
@@ -196,7 +196,7 @@ def test_sync_write_and_torque_bytes():
     bus.sync_write("Goal_Position", {1: 2048, 2: 4095})
     bus.enable_torque([1, 2])
     assert bus.serial.written == [goal, torque]
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         bus.sync_write("Goal_Position", {})
 
 
@@ -242,20 +242,20 @@ def test_status_of_other_id_is_ignored():
 
 
 def test_config_and_registry_errors():
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         BusConfig(timeout_s=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         BusConfig(retries=-1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         make_bus(BusConfig(kind="feetech", model="sts9999"))
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         make_bus(BusConfig(kind="nope"))
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         FeetechBus(BusConfig(kind="dynamixel"))
     assert isinstance(make_bus(BusConfig(kind="feetech")), FeetechBus)
     with pytest.raises(DeviceError):
         make_bus(BusConfig(kind="feetech")).read(1, "ID")
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         make_bus(BusConfig(kind="feetech")).open()
     with pytest.raises(DeviceError):
         make_bus(BusConfig(kind="feetech", port="/dev/does-not-exist-llara")).open()

@@ -16,9 +16,9 @@ import time
 import pytest
 
 from llara_drivers.base import BusConfig, make_bus
+from llara_drivers.errors import DeviceError, DriverConfigError, ProtocolError
 from llara_drivers.servo_wire import BusTimeoutError, Instruction, ServoFaultError
 from llara_drivers.virtual.pty_bus import FaultConfig, VirtualServoBus
-from llara_edge.errors import ConfigError, DeviceError, ProtocolError
 
 PROTOCOLS = ("feetech", "dynamixel")
 IDS = (1, 2, 3)
@@ -230,13 +230,13 @@ def test_clean_shutdown_leaks_nothing():
 
 
 def test_virtual_bus_config_errors():
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         VirtualServoBus("canbus", [1])
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         VirtualServoBus("feetech", [300])
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         VirtualServoBus("dynamixel", [1], model="sts3215")
-    with pytest.raises(ConfigError):
+    with pytest.raises(DriverConfigError):
         FaultConfig(drop_prob=1.5)
 
 

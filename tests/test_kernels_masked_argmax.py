@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llara_edge.errors import ConfigError
+from llara_kernels.errors import KernelError
 from llara_kernels.masked_argmax import (
     mask_words,
     masked_argmax,
@@ -86,11 +86,11 @@ def test_rows():
 
 
 def test_bad_masks():
-    with pytest.raises(ConfigError):
+    with pytest.raises(KernelError):
         masked_argmax(np.zeros(40, np.float32), np.zeros(39, bool))
-    with pytest.raises(ConfigError):
+    with pytest.raises(KernelError):
         masked_argmax(np.zeros(40, np.float32), np.zeros(1, np.uint32))
-    with pytest.raises(ConfigError):
+    with pytest.raises(KernelError):
         masked_argmax(np.zeros((2, 40), np.float32), np.zeros((3, 40), bool))
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from llara_edge.errors import ConfigError
 from llara_export.models.llava import build_projector
+from llara_kernels.errors import KernelError
 from llara_kernels.projector import ProjectorWeights, ProjectorWorkspace, project, project_ref
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_reused_workspace_allocates_nothing_large():
 
 @pytest.mark.parametrize("chosen", [None, "omp"])
 def test_numba_threading_layer_is_workqueue_unless_the_user_chose(chosen):
-    """numba's OpenMP layer made torch 20x slower in the same process (kernels/llara_kernels/projector.py)."""
+    """numba's OpenMP layer made torch 20x slower in one process (llara_kernels/projector.py)."""
     code = textwrap.dedent("""
         import numba, numpy as np
         from llara_kernels import projector
@@ -117,11 +117,11 @@ def test_numba_threading_layer_is_workqueue_unless_the_user_chose(chosen):
 def test_bad_shapes_are_config_errors():
     rng = np.random.default_rng(4)
     w = _weights(rng, 8, 16, 12)
-    with pytest.raises(ConfigError):
+    with pytest.raises(KernelError):
         project(np.zeros((5, 9), np.float32), w, np.zeros((4, 12), np.float32))
-    with pytest.raises(ConfigError):
+    with pytest.raises(KernelError):
         project(np.zeros((5, 8), np.float32), w, np.zeros((5, 12), np.float32))
-    with pytest.raises(ConfigError):
+    with pytest.raises(KernelError):
         ProjectorWeights(w.w1, w.b1, w.w2[:7], w.b2)
 
 
@@ -216,8 +216,8 @@ def test_trt_plugin_registers_or_says_why():
     try:
         import tensorrt.plugin  # noqa: F401
     except ImportError:
-        with pytest.raises(ConfigError, match="TensorRT"):
+        with pytest.raises(KernelError, match="TensorRT"):
             trt_plugin.register.__wrapped__()
         pytest.skip("tensorrt (>= 10.6, tensorrt.plugin) not installed: registration refused "
-                    "with ConfigError as specified")
+                    "with KernelError as specified")
     assert trt_plugin.register() == trt_plugin.PLUGIN_ID

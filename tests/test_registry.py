@@ -1,4 +1,5 @@
-"""The one registry shape behind buses, cameras, LLM backends and vision engines."""
+"""The one registry shape behind buses, cameras, LLM backends and vision engines; names from
+other distributions come through entry points (the simulator's cameras, the torch engines)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 
 import pytest
 
+from llara_drivers.errors import DriverConfigError
 from llara_drivers.registry import Registry
 from llara_edge.errors import ConfigError
 
@@ -19,10 +21,11 @@ def test_register_get_names_and_errors():
 
     assert reg.get("plain") is Plain and Plain.kind == "plain"
     assert reg.names() == ["lazy", "plain"]
-    with pytest.raises(ConfigError, match=r"unknown widget 'nope'; known: \['lazy', 'plain'\]"):
+    with pytest.raises(DriverConfigError,
+                       match=r"unknown widget 'nope'; known: \['lazy', 'plain'\]"):
         reg.get("nope")
     # a built-in name imports its module, which registers into ITS registry, not this one
-    with pytest.raises(ConfigError, match="unknown widget 'lazy'"):
+    with pytest.raises(DriverConfigError, match="unknown widget 'lazy'"):
         reg.get("lazy")
     assert "llara_drivers.dynamixel.bus" in sys.modules
 
@@ -35,7 +38,11 @@ def test_the_product_registries_are_lazy_and_typed():
     assert BUSES.names() == ["dynamixel", "feetech"]
     assert BUSES.get("feetech").kind == "feetech"
     assert CAMERAS.get("file").kind == "file"
-    assert set(BACKENDS.names()) >= {"gguf", "onnx", "trt", "torch"}
-    assert "onnx+fused" in VISION.names()
-    with pytest.raises(ConfigError, match="unknown camera kind"):
+    assert set(BACKENDS.names()) >= {"gguf", "onnx", "trt", "torch"}  # torch: llara-edge-export
+    assert {"onnx+fused", "torch"} <= set(VISION.names())
+    assert {"sim", "software-realsense"} <= set(CAMERAS.names())  # llara-edge's entry points
+    assert CAMERAS.get("sim").__module__ == "llara_edge.sim.cameras.camera"
+    with pytest.raises(DriverConfigError, match="unknown camera kind"):
         CAMERAS.get("kinect")
+    with pytest.raises(ConfigError, match="unknown backend 'tensorflow'"):
+        BACKENDS.get("tensorflow")

@@ -12,7 +12,7 @@ from llara_edge.errors import ConfigError  # noqa: E402
 from llara_edge.formats import VICUNA_V1, build_prompt  # noqa: E402
 from llara_edge.sim.datagen import DatagenConfig, generate  # noqa: E402
 from llara_export.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny  # noqa: E402
-from llara_export.training.data import (
+from llara_export.training.data import (  # noqa: E402
     IGNORE_INDEX,
     DataConfig,
     TrainingSet,
@@ -20,7 +20,7 @@ from llara_export.training.data import (
     text_only,
     tokenize_sample,
 )
-from llara_export.training.tokenizer import (
+from llara_export.training.tokenizer import (  # noqa: E402
     TokenizerConfig,
     corpus_texts,
     encode_multimodal,

@@ -188,13 +188,13 @@ def _ours(g, seqs: list[list[int]]) -> dict:
 
 
 def equivalent_gbnf() -> str:
-    """benchmarks/llara_bench/gbnf.py's LLaRA step with the step number fixed to 1 (as our "llara")."""
+    """gbnf.py's LLaRA step with the step number fixed to 1 (as our "llara")."""
     from llara_bench.gbnf import llara_step_gbnf
 
     text = llara_step_gbnf(NAMES)
     rule = "stepno ::= [1-9] [0-9]?"
     if rule not in text:
-        raise RuntimeError(f"benchmarks/llara_bench/gbnf.py no longer has {rule!r}: update the bench")
+        raise RuntimeError(f"llara_bench/gbnf.py no longer has {rule!r}: update the bench")
     return text.replace(rule, 'stepno ::= "1"')
 
 

@@ -5,8 +5,8 @@
   closed-loop success in the simulator (benchmarks/llara_bench/bench_accuracy.py); report: both,
   then JSON + PNG plots under --out (default docs/figures/bench) and docs/benchmarks.md (--md).
 - --gate checks benchmarks/llara_bench/gates.toml (or --gates FILE) and exits 1 on a breach,
-  printing
-  which gate and by how much; --quick is the reduced CI run (tiny model, few frames/seeds).
+  printing which gate and by how much; --quick is the reduced CI run (tiny model, few
+  frames/seeds).
 - --delay S slows the candidate by S seconds per step and --degrade QTYPE makes a llama.cpp
   quantisation such as q2_k the candidate: deliberately degraded runs that must trip gates.
 - latency --shaped CKPT=ARTIFACT (repeat with other LLM depths): the "7B-shaped" mode on
@@ -36,10 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", choices=SUITES)
     parser.add_argument("--gate", action="store_true", help="exit 1 when a gate is breached")
     parser.add_argument("--quick", action="store_true", help="reduced run (CI)")
-    parser.add_argument("--gates", type=Path, help="gates TOML (default benchmarks/llara_bench/gates.toml)")
+    parser.add_argument("--gates", type=Path,
+                        help="gates TOML (default benchmarks/llara_bench/gates.toml)")
     parser.add_argument("--checkpoint", type=Path, default=Path("models/tiny-llara"))
     parser.add_argument("--artifact", type=Path, help="artifact dir (default: export, cached)")
-    parser.add_argument("--runners", nargs="+", help="latency runner specs (benchmarks/llara_bench/specs.py)")
+    parser.add_argument("--runners", nargs="+",
+                        help="latency runner specs (benchmarks/llara_bench/specs.py)")
     parser.add_argument("--candidate", help="runner spec gated against the baselines")
     parser.add_argument("--no-hf", action="store_true",
                         help="latency: no HF generate baseline (automatic where torch is "

@@ -2,6 +2,7 @@
 
 Contract:
     write_llm_gguf(model, tokenizer, path, ftype="f16", name="llara-edge policy") -> Path
+    write_vocab_gguf(llama_config, tokenizer, path) -> Path   # vocab only: the runtime's tokenizer
 
 `model` is a LlavaPolicyModel (either checkpoint layout, loaded by
 llara_export.models.checkpoint); only `model.llm` (a LlamaForCausalLM) is written, with the
@@ -240,3 +241,14 @@ def write_llm_gguf(
     return write_gguf(Path(path), "llama",
                       lambda w: _add_metadata(w, cfg, tokenizer, ftype_id, name),
                       _tensors(model), dtype, lambda _, t: t.dim() == 1)  # norms stay f32
+
+
+def write_vocab_gguf(cfg, tokenizer: SpmTokenizer, path: str | Path,
+                     name: str = "llara-edge policy vocabulary") -> Path:
+    """The tokenizer alone as a vocab-only LLaMA GGUF (the LLM's metadata, no tensors, as
+    llama.cpp's own ggml-vocab-*.gguf): what the runtime tokenises with through llama.cpp
+    (models/gguf_tokenizer.py), whatever engines and variant run and without hashing a
+    multi-GB LLM file for its vocabulary. `cfg` is the LLM's LlamaConfig."""
+    check_llama(cfg)
+    return write_gguf(Path(path), "llama", lambda w: _add_metadata(w, cfg, tokenizer, 0, name),
+                      {}, np.float32, lambda *_: False)

@@ -96,16 +96,25 @@ def _stored(ckpt: Path, arch: str, heads: dict[str, int]) -> dict[str, StoredTen
     return out
 
 
+def llama_config(ckpt: str | Path):
+    """The language model's LlamaConfig from a checkpoint's config.json (either layout),
+    checked to be a LLaMA llama.cpp can run."""
+    ckpt = Path(ckpt)
+    raw, arch = _config(ckpt)
+    text = raw if arch == ck.ORIGINAL_ARCH else dict(raw.get("text_config") or {})
+    cfg = ck._llama_config(text, ckpt / "config.json")
+    check_llama(cfg)
+    return cfg
+
+
 def write_llm_gguf_streamed(ckpt: str | Path, tokenizer, path: str | Path, ftype: str = "f16",
                             name: str = "llara-edge policy") -> Path:
     """Write the checkpoint's LLM as a LLaMA GGUF (module docstring)."""
     if ftype not in LLM_FTYPES:
         raise ConfigError(f"unknown GGUF ftype {ftype!r}; known: {sorted(LLM_FTYPES)}")
     ckpt = Path(ckpt)
-    raw, arch = _config(ckpt)
-    text = raw if arch == ck.ORIGINAL_ARCH else dict(raw.get("text_config") or {})
-    cfg = ck._llama_config(text, ckpt / "config.json")
-    check_llama(cfg)
+    arch = _config(ckpt)[1]
+    cfg = llama_config(ckpt)
     n_kv = cfg.num_key_value_heads or cfg.num_attention_heads
     heads = {"self_attn.q_proj.weight": cfg.num_attention_heads, "self_attn.k_proj.weight": n_kv}
     stored = _stored(ckpt, arch, heads)

@@ -1,7 +1,7 @@
 """A small builder for ONNX graphs written node by node, and their atomic save.
 
 Contract:
-    g = GraphBuilder(data_path or None)     # None: weights inline (export/llara_export/onnx_weights.py)
+    g = GraphBuilder(data_path or None)     # None: weights inline (onnx_weights.py)
     g.input(name, elem_type, dims); g.output(name, elem_type, dims)   # dims: int or str
     g.op(op_type, *inputs, out=None, **attrs) -> output name   # one-output nodes only
     g.weight(name, array) -> name           # a model weight (streamed when data_path is set)

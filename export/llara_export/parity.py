@@ -3,7 +3,7 @@
 Contract:
     refs = reference_outputs(policy, cases)                   # torch, once per export
     result = measure(name, runner, refs, cases, policy)       # one VariantResult
-    thresholds = load_thresholds(path=None)                   # export/llara_export/parity_thresholds.json
+    thresholds = load_thresholds(path=None)                   # parity_thresholds.json
     failures = gate(result, thresholds)                       # list of "metric value vs bound"
     format_table(results) -> str
 

@@ -4,9 +4,8 @@ Contract:
     report = run_export(ExportConfig(checkpoint=..., out=..., quants=("q8_0", "q4_k_m"),
                                      formats=("gguf", "onnx")), progress=callable(str))
     report.ok, report.out, report.results (VariantResult list), report.manifest, report.seconds,
-    report.stages (wall seconds and peak RSS of each progress stage,
-    export/llara_export/resources.py) count_steps(cfg) -> int      # how many times run_export calls
-    `progress` (a progress bar)
+    report.stages (wall seconds and peak RSS of each progress stage, llara_export/resources.py)
+    count_steps(cfg) -> int      # how many times run_export calls `progress` (a progress bar)
 
 Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf (streamed from the safetensors where
 the checkpoint has them, export/llara_export/gguf_stream.py), llm-<quant>.gguf, mmproj-f16.gguf;
@@ -45,6 +44,7 @@ from llara_export.quantize import QUANT_TYPES
 
 POLICY_FORMATS = ("llara",)  # parity prompts and parsers used by the gate
 FORMATS = ("gguf", "onnx", "onnx-vision")  # onnx-vision: "onnx" without embed/llm.onnx
+TOKENIZER_GGUF = "tokenizer.gguf"  # vocab-only GGUF: what the runtime tokenises with
 
 
 @dataclass(frozen=True)
@@ -182,9 +182,13 @@ FORMAT_WRITERS: dict[str, Callable] = {"gguf": _write_gguf, "onnx": _write_onnx,
 
 def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
     sections: dict = {}
+    from llara_export.gguf_llm import write_vocab_gguf
+    from llara_export.gguf_stream import llama_config
+
     for fmt in cfg.formats:
         sections.update(FORMAT_WRITERS[fmt](model, tok, info, cfg, tmp, say))
-    tok.save(tmp)
+    tok.save(tmp)  # the sentencepiece model: the torch reference's
+    write_vocab_gguf(llama_config(info.path), tok, tmp / TOKENIZER_GGUF)  # the runtime's
     return sections
 
 
@@ -326,7 +330,7 @@ def _manifest(cfg, info, source, sections, results, tmp: Path) -> dict:
                        "projector_type": info.spec.projector_type},
         "formats": list(cfg.formats),
         **sections,
-        "tokenizer": "tokenizer.model",
+        "tokenizer": TOKENIZER_GGUF,
         "tensorrt": tensorrt_status(),
         "tools": _tool_versions(),
         "parity": {"frames": cfg.parity_frames, "frame_size": list(cfg.frame_size),

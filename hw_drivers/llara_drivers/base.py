@@ -138,7 +138,8 @@ class MotorBus(ABC):
                               f"config asks for {config.kind!r}")
         name = config.model or self.default_model
         if name not in self.models:
-            raise DriverConfigError(f"unknown {self.kind} model {name!r}; known: {sorted(self.models)}")
+            raise DriverConfigError(f"unknown {self.kind} model {name!r}; "
+                                    f"known: {sorted(self.models)}")
         self.config = config
         self.model = self.models[name]
         self.stats = BusStats()

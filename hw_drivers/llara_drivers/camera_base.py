@@ -81,7 +81,8 @@ class CameraConfig:
         if not 0 < self.timeout_s <= 60:
             raise DriverConfigError(f"timeout_s must be in (0, 60], got {self.timeout_s}")
         if not 0 < self.depth_scale < 1:
-            raise DriverConfigError(f"depth_scale must be in (0, 1) m per unit, got {self.depth_scale}")
+            raise DriverConfigError(f"depth_scale must be in (0, 1) m per unit, "
+                                    f"got {self.depth_scale}")
 
     @property
     def depth_size(self) -> tuple[int, int]:

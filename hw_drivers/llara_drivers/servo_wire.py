@@ -182,7 +182,8 @@ class Register:
 
     def __post_init__(self):
         if self.size not in (1, 2, 4) or not 0 <= self.address <= 0xFFFF:
-            raise DriverConfigError(f"register {self.name}: bad address/size {self.address}/{self.size}")
+            raise DriverConfigError(f"register {self.name}: bad address/size "
+                                    f"{self.address}/{self.size}")
         if self.encoding not in ("u", "s") and not (
                 self.encoding.startswith("sm") and 0 < self._sign_bit < 8 * self.size):
             raise DriverConfigError(f"register {self.name}: unknown encoding {self.encoding!r}")
@@ -192,7 +193,8 @@ class Register:
         return int(self.encoding[2:]) if self.encoding[2:].isdigit() else -1
 
     def to_raw(self, value: int) -> int:
-        """Signed/unsigned register value -> unsigned wire integer; DriverConfigError if out of range."""
+        """Signed/unsigned register value -> unsigned wire integer (DriverConfigError if out of
+        range)."""
         bits = 8 * self.size
         value = int(value)
         if self.encoding == "u":

@@ -19,17 +19,18 @@ import pickle
 import uuid
 from pathlib import Path
 
-from llara_edge.decoding import token_grammar
+from llara_edge.decoding import answer_grammars, bytefsm, token_grammar, token_vocab
+from llara_kernels import masked_argmax
 
-_SOURCES = ("answer_grammars", "bytefsm", "token_grammar", "token_vocab", "masked_argmax")
+# the modules whose code decides what a compiled grammar holds (the mask packing included)
+_SOURCES = (answer_grammars, bytefsm, token_grammar, token_vocab, masked_argmax)
 _MEMORY: dict[str, object] = {}
 
 
 def _kernel_digest() -> str:
     digest = hashlib.sha256()
-    root = Path(token_grammar.__file__).parent
-    for name in _SOURCES:
-        digest.update((root / f"{name}.py").read_bytes())
+    for module in _SOURCES:
+        digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
 

@@ -46,7 +46,8 @@ def build_packet(servo_id: int, instruction: int, params: bytes = b"") -> bytes:
     if not 0 <= servo_id <= 0xFE or not 0 <= instruction <= 0xFF:
         raise DriverConfigError(f"bad id/instruction {servo_id}/{instruction}")
     if len(params) > MAX_LEN - 2:
-        raise DriverConfigError(f"{len(params)} parameter bytes exceed the {MAX_PACKET}-byte packet")
+        raise DriverConfigError(f"{len(params)} parameter bytes exceed the "
+                                f"{MAX_PACKET}-byte packet")
     body = bytes((servo_id, len(params) + 2, instruction)) + bytes(params)
     return HEADER + body + bytes((checksum(body),))
 

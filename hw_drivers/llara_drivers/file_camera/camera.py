@@ -45,7 +45,8 @@ class FileCamera(Camera):
     def __init__(self, config: CameraConfig):
         super().__init__(config)
         if not config.path:
-            raise DriverConfigError("the file camera needs config.path (.npz, PNG directory or video)")
+            raise DriverConfigError("the file camera needs config.path (.npz, PNG directory "
+                                    "or video)")
         self._recording: Recording | None = None
         self._frames: Iterator[RawFrame] | None = None
         self._index = 0
