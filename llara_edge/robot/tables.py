@@ -75,6 +75,14 @@ def _kind(hint) -> str:
     return "key"
 
 
+def _written_as(value) -> str:
+    """"table", "array" (of tables) or "key": what a parsed value was written as."""
+    if isinstance(value, dict):
+        return "table"
+    is_array = isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+    return "array" if is_array else "key"
+
+
 def _show(name: str, kind: str, top: bool) -> str:
     if top and kind == "table":
         return f"[{name}]"
@@ -85,8 +93,7 @@ def _unknown(cls, key: str, value, path: KeyPath, problems: Problems) -> None:
     """An unknown name of `cls`'s table at `path`, with the nearest valid name."""
     hints = _hints(cls)
     top = not path  # top-level tables are shown as [name] / [[name]]
-    kind = "table" if isinstance(value, dict) else "array" if isinstance(value, list) and \
-        value and all(isinstance(v, dict) for v in value) else "key"
+    kind = _written_as(value)
     what = {"table": "unknown table", "array": "unknown array of tables", "key": "unknown key"}
     valid = [f.name for f in dataclasses.fields(cls) if f.init]
     hint = did_you_mean(key, valid, lambda v: _show(v, _kind(hints[v]), top))
