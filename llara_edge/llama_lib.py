@@ -2,6 +2,7 @@
 
 Contract:
     lc = load_llama_cpp()        # the llama_cpp module; ggml's CPU (and CUDA) backends loaded
+    with quiet(): ...            # llama.cpp's C-level stdout/stderr chatter silenced (loading)
     build_info() -> dict         # recorded CMake flags, backend files, loaded CPU variant,
                                  # llama_print_system_info()
     self_test(timeout) -> dict   # q8_0 and q4_K matmuls in a subprocess: ok / error / signal
@@ -37,6 +38,13 @@ BUILD_RECORD = Path(sys.prefix) / "share" / "llara-edge" / "llama-build.json"
 SELF_TEST_TOL = 0.03  # relative L2 error: ggml also quantises the activations (q8_0 / q8_K)
 GGML_TYPES = {"q8_0": 8, "q4_K": 12}  # ggml.h enum ggml_type
 _STATE: dict = {}
+
+
+def quiet():
+    """Silence llama.cpp's stdout/stderr chatter while loading (it writes from C)."""
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    return suppress_stdout_stderr(disable=False)
 
 
 def lib_dir() -> Path:

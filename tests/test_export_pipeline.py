@@ -60,7 +60,8 @@ def test_export_writes_a_verified_artifact(exported):
     assert rc == 0
     manifest = load_manifest(out)
     assert set(manifest["files"]) == {"llm-f16.gguf", "llm-q8_0.gguf", "mmproj-f16.gguf",
-                                      "tokenizer.model", *ONNX_FILES}
+                                      "tokenizer.model", "tokenizer.gguf", *ONNX_FILES}
+    assert manifest["tokenizer"] == "tokenizer.gguf"  # what the runtime tokenises with
     assert manifest["source"]["layout"] == "original" and len(manifest["source"]["sha256"]) == 64
     rows = {r["name"]: r for r in manifest["parity"]["results"]}
     assert rows["f16"]["answer_agreement"] == 1.0 and rows["f16"]["max_logit_diff"] < 0.05
@@ -146,8 +147,14 @@ def test_onnx_only_export_and_format_errors(ckpt, tmp_path, capsys):
     out = tmp_path / "art"
     assert main(["export", str(ckpt), "--out", str(out), "--formats", "onnx", *FAST]) == 0
     manifest = load_manifest(out)
-    assert set(manifest["files"]) == {"tokenizer.model", *ONNX_FILES}
+    assert set(manifest["files"]) == {"tokenizer.model", "tokenizer.gguf", *ONNX_FILES}
     assert "llm" not in manifest and manifest["formats"] == ["onnx"]
+    # no LLM GGUF: the runtime's tokenizer is the vocab-only GGUF, the same ids as the reference
+    from llara_edge.runtime.artifact import Artifact
+    from llara_export.models.tokenizer import SpmTokenizer
+
+    text = "Put the red block into the green pan. Step 1: Pick up the <p>red block</p>"
+    assert Artifact.open(out).tokenizer().encode(text) == SpmTokenizer.from_dir(ckpt).encode(text)
     assert [r["name"] for r in manifest["parity"]["results"]] == ["onnx", "onnx-features"]
     capsys.readouterr()
     for bad in (["--formats", "onnx", "--quant", "q8_0"], ["--formats", "tflite"]):

@@ -3,7 +3,9 @@
 Contract:
     file_entries(root, names) -> {name: {"sha256": str, "size": int}}
     source_hash(paths) -> str                  # one sha256 over the source files' hashes
-    write_manifest(root, manifest) -> Path     # atomic: tmp + fsync + rename, written last
+    write_manifest(root, manifest) -> Path     # atomic: tmp + fsync + rename, written last;
+                                               # refused (ArtifactError) unless readers accept
+                                               # its shape (llara_edge/runtime/manifest_schema.py)
 Reading and checking (read_manifest, load_manifest, check_file, sha256_file) are the
 runtime's (llara_edge.runtime.manifest), re-exported here for the export's callers.
 """
@@ -24,6 +26,7 @@ from llara_edge.runtime.manifest import (
     load_manifest,
     read_manifest,
     sha256_file,
+    validate,
 )
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_VERSION", "check_file", "file_entries", "load_manifest",
@@ -48,7 +51,9 @@ def write_manifest(root: str | Path, manifest: dict) -> Path:
     root = Path(root)
     final = root / MANIFEST_NAME
     tmp = root / f".{MANIFEST_NAME}.tmp"
-    data = json.dumps({"manifest_version": MANIFEST_VERSION, **manifest}, indent=2)
+    manifest = {"manifest_version": MANIFEST_VERSION, **manifest}
+    validate(manifest, final)  # what is written must read back
+    data = json.dumps(manifest, indent=2)
     try:
         with open(tmp, "w") as fh:
             fh.write(data + "\n")

@@ -31,14 +31,8 @@ import numpy as np
 
 from llara_edge.backends.base import Backend, Part, check_frame, register_backend
 from llara_edge.errors import ArtifactError, ConfigError
+from llara_edge.llama_lib import quiet
 from llara_edge.runtime.config import GGML_TYPES_K
-
-
-def _quiet():
-    """Silence llama.cpp's stdout/stderr chatter while loading (it writes from C)."""
-    from llama_cpp._utils import suppress_stdout_stderr
-
-    return suppress_stdout_stderr(disable=False)
 
 
 @register_backend("gguf")
@@ -60,7 +54,7 @@ class GgufBackend(Backend):
         self._lc = lc
         self.model = self.ctx = self._mtmd = None
         self._mmproj = mmproj_path
-        with _quiet():
+        with quiet():
             lc.llama_backend_init()
             mparams = lc.llama_model_default_params()
             mparams.n_gpu_layers = gpu_layers
@@ -175,12 +169,12 @@ class GgufBackend(Backend):
                 raise ArtifactError("this artifact has no mmproj for llama.cpp's clip")
             params = m.mtmd_context_params_default()
             params.use_gpu, params.print_timings, params.n_threads = False, False, self.threads
-            with _quiet():
+            with quiet():
                 self._mtmd = m.mtmd_init_from_file(str(self._mmproj).encode(), self.model,
                                                    params)
             if not self._mtmd:
                 raise ArtifactError(f"llama.cpp's clip cannot load {self._mmproj}")
-        with _quiet():
+        with quiet():
             return _mtmd_embeddings(m, self._mtmd, frame, self.hidden_size)
 
 

@@ -84,22 +84,30 @@ def default_shapes(inputs: dict[str, Shape], frame_hw: tuple[int, int] = (480, 6
 
 
 def _gpu() -> tuple[str, tuple[int, int]]:
-    """Name and compute capability of CUDA device 0 (via torch when present, else cuda-python)."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0)
-    except ImportError:
-        pass
-    try:
-        from cuda import cudart
-    except ImportError as err:
-        raise DeviceError(f"no CUDA device visible to build a TensorRT engine: {err}") from err
-    err, props = cudart.cudaGetDeviceProperties(0)
-    if int(err) != 0:
-        raise DeviceError(f"cudaGetDeviceProperties failed: {err}")
-    return props.name.decode(), (props.major, props.minor)
+    """Name and compute capability of CUDA device 0, from the CUDA runtime (libcudart, which
+    every CUDA install and JetPack has) through ctypes: no torch, no cuda-python needed."""
+    lib = None
+    for name in ("libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0"):
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    if lib is None:
+        raise DeviceError("no CUDA runtime (libcudart) to build a TensorRT engine with")
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    # cudaDevAttrComputeCapabilityMajor = 75, ...Minor = 76 (driver_types.h)
+    for attr, out in ((75, major), (76, minor)):
+        err = lib.cudaDeviceGetAttribute(ctypes.byref(out), attr, 0)
+        if err != 0:
+            raise DeviceError(f"no CUDA device visible to build a TensorRT engine "
+                              f"(cudaDeviceGetAttribute error {err})")
+    # cudaDeviceProp starts with `char name[256]`; its size differs between CUDA versions, so
+    # the buffer is far larger than any of them
+    props = ctypes.create_string_buffer(16384)
+    err = lib.cudaGetDeviceProperties(props, 0)
+    name = props.raw[:256].split(b"\0", 1)[0].decode(errors="replace") if err == 0 else "GPU 0"
+    return name, (major.value, minor.value)
 
 
 def _calibrator(trt, frames: list[np.ndarray], cache: Path):

@@ -61,11 +61,10 @@ class LlamaCppSpm:
     """llama.cpp's tokenizer on a vocab_only model (no weights are loaded)."""
 
     def __init__(self, vocab: GgufVocab):
-        from llara_edge.backends.gguf import _quiet
-        from llara_edge.llama_lib import load_llama_cpp
+        from llara_edge.llama_lib import load_llama_cpp, quiet
 
         lc = self._lc = load_llama_cpp()
-        with _quiet():
+        with quiet():
             lc.llama_backend_init()
             params = lc.llama_model_default_params()
             params.vocab_only = True
