@@ -39,11 +39,11 @@ from llara_edge.formats import (
     format_answer,
     next_step_number,
 )
+from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
 from llara_edge.kernels.constrained_decode import Lookahead, decode_constrained, prefill_prefix
 from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
 from llara_edge.kernels.step_header import StepHeader
 from llara_edge.kernels.token_grammar import compile_grammar
-from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
 
 COLORS = ("red", "green", "blue", "yellow", "purple", "orange", "red and purple stripe",
           "green paisley", "granite", "dark blue")

@@ -36,9 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from llara_edge.errors import ArtifactError
-from llara_edge.formats.templates import IMAGE_TAG_RE
+from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN_INDEX
 from llara_edge.kernels.constrained_decode import decode_greedy
-from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
 
 
 def _quiet():

@@ -25,8 +25,8 @@ import numpy as np
 
 from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.export.onnx_common import ONNX_FILES, ort_session, past_names, present_names
+from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
 from llara_edge.kernels.constrained_decode import decode_greedy
-from llara_edge.models.llava import IMAGE_TOKEN_INDEX
 
 
 def load_projector(path: str | Path):

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from llara_edge.errors import ArtifactError
-from llara_edge.formats.templates import IMAGE_TAG_RE
+from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN_INDEX
 from llara_edge.models.gguf_vocab import (
     BYTE,
     CONTROL,
@@ -45,7 +45,6 @@ from llara_edge.models.gguf_vocab import (
     read_gguf_vocab,
     spm_encode,
 )
-from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
 
 
 class PythonSpm:

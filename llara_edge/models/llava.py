@@ -39,9 +39,9 @@ from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
 from llara_edge.errors import ConfigError
+from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
 
 # llava/constants.py
-IMAGE_TOKEN_INDEX = -200
 IGNORE_INDEX = -100
 
 # select_feature -> how many leading tokens (CLS) are dropped from the CLIP hidden states.

@@ -49,6 +49,7 @@ from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.backends.base import make_backend, make_vision
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
+    IMAGE_TOKEN_INDEX,
     next_step_number,
     one_image_prompt,
     parse_llara_first_step,
@@ -63,7 +64,6 @@ from llara_edge.kernels.constrained_decode import (
 from llara_edge.kernels.masked_argmax import masked_argmax
 from llara_edge.kernels.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
 from llara_edge.kernels.step_header import StepHeader
-from llara_edge.models.tokenizer import IMAGE_TOKEN_INDEX
 from llara_edge.runtime.artifact import Artifact
 from llara_edge.runtime.config import RuntimeConfig
 from llara_edge.runtime.grammar_cache import grammar_for
