@@ -38,11 +38,12 @@ def _loop_telemetry(artifact: Path, variant: str, threads: int, episodes: int):
     """Run `episodes` simulator episodes of the closed loop; its Telemetry and successes."""
     from llara_edge.robot.config import RobotConfig
     from llara_edge.robot.loop import LoopConfig, RobotLoop
-    from llara_edge.robot.policy_io import RuntimeTextPolicy, SimPrompter
-    from llara_edge.robot.robots import SimRobot
+    from llara_edge.robot.policy_io import RuntimeTextPolicy
     from llara_edge.robot.telemetry import Telemetry
     from llara_edge.runtime.config import RuntimeConfig
     from llara_edge.runtime.policy import Policy
+    from llara_edge.sim.prompter import SimPrompter
+    from llara_edge.sim.robot import SimRobot
 
     cfg, tel, successes = RobotConfig.default(), Telemetry(), 0
     policy = Policy.load(artifact, RuntimeConfig(llm="gguf", vision="onnx", variant=variant,

@@ -137,14 +137,10 @@ def test_calibrate_in_the_simulator_recovers_the_true_extrinsics(tmp_path, capsy
 def test_interactive_procedure_with_a_simulated_operator(tmp_path):
     """The real-hardware procedure (torque off, touch, move away, type the pixel), with the
     simulator's arm moved by a scripted operator instead of a hand."""
-    from llara_edge.robot.calibration import (
-        clearances,
-        collect_interactive,
-        fit_hand_eye,
-        table_spots,
-    )
-    from llara_edge.robot.robots import SimRobot
+    from llara_edge.robot.calibration import collect_interactive, fit_hand_eye
+    from llara_edge.sim.calibration import clearances, table_spots
     from llara_edge.sim.camera import project_points
+    from llara_edge.sim.robot import SimRobot
     from llara_edge.sim.scene import set_arm
 
     with SimRobot(RobotConfig.default()) as robot:

@@ -22,10 +22,11 @@ import pytest
 from llara_edge.hw_drivers.virtual.pty_bus import FaultConfig
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.loop import LoopConfig, RobotLoop
-from llara_edge.robot.oracle import OracleTextPolicy
-from llara_edge.robot.policy_io import PolicyOutput, SimPrompter
-from llara_edge.robot.robots import SimRobot
+from llara_edge.robot.policy_io import PolicyOutput
 from llara_edge.robot.telemetry import Telemetry
+from llara_edge.sim.expert_policy import OracleTextPolicy
+from llara_edge.sim.prompter import SimPrompter
+from llara_edge.sim.robot import SimRobot
 
 REPORT: dict[str, dict] = {}
 

@@ -40,7 +40,7 @@ SWEEP = {"shoulder_pan": (-1.2, 1.0), "shoulder_lift": (-1.0, 0.5),
 
 @pytest.fixture(scope="module")
 def robot():
-    from llara_edge.robot.robots import SimRobot
+    from llara_edge.sim.robot import SimRobot
 
     truth = RobotConfig.default()
     with SimRobot(truth, truth=truth) as robot:

@@ -24,11 +24,19 @@ from llara_edge.errors import ConfigError
 from llara_edge.hw_drivers.camera_base import Camera, CameraConfig, Frame, register_camera
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.loop import LoopConfig, RobotLoop
-from llara_edge.robot.oracle import OracleTextPolicy
-from llara_edge.robot.policy_io import PolicyOutput, SimPrompter, TaskPrompter, load_policy
-from llara_edge.robot.robots import RealRobot, SimRobot
+from llara_edge.robot.policy_io import (
+    PolicyOutput,
+    TaskPrompter,
+    describe_runtime,
+    load_runtime_policy,
+    load_torch_reference,
+)
+from llara_edge.robot.robots import RealRobot
 from llara_edge.robot.telemetry import Telemetry
 from llara_edge.robot.watchdog import StopSignals
+from llara_edge.sim.expert_policy import OracleTextPolicy
+from llara_edge.sim.prompter import SimPrompter
+from llara_edge.sim.robot import SimRobot
 
 try:  # torch must be imported before MuJoCo creates an EGL context: later, its import crashes
     from llara_edge.backends import torch_ref
@@ -165,10 +173,7 @@ def torch_policy():
         pytest.skip("torch (the export extra) is not installed")
     if not (CHECKPOINT / "config.json").is_file():
         pytest.skip("models/tiny-llara is not present")
-    logs = []
-    policy = load_policy(Path("/nonexistent/artifact"), CHECKPOINT, logs.append)
-    assert "falling back to the torch reference" in logs[0]
-    return policy
+    return load_torch_reference(CHECKPOINT)
 
 
 def test_tiny_torch_policy_runs_an_episode(robot, torch_policy):
@@ -331,17 +336,17 @@ def test_cli_run_bad_runtime_argument_is_a_clear_error(tmp_path, capsys):
     assert rc != 0 and "providers" in err and not (tmp_path / "telemetry.json").exists()
 
 
-def test_load_policy_passes_the_runtime_config(tmp_path_factory):
+def test_load_runtime_policy_passes_the_runtime_config(tmp_path_factory):
     from runtime_artifact import shared_artifact
 
     from llara_edge.runtime.config import RuntimeConfig
 
     cfg = RuntimeConfig(variant="f16", threads=1, cache_type_k="q8_0", draft_tokens=0,
                         max_new_tokens=48, grammar_cache_dir=None)
-    logs = []
-    policy = load_policy(shared_artifact(tmp_path_factory), CHECKPOINT, logs.append, cfg)
+    policy = load_runtime_policy(shared_artifact(tmp_path_factory), cfg)
     try:
         assert policy.policy.config == cfg and policy.name == "runtime:gguf-f16+onnx"
-        assert "K cache q8_0" in logs[0] and "drafts 0" in logs[0]
+        line = describe_runtime(policy)
+        assert "K cache q8_0" in line and "drafts 0" in line and "manifest sha256" in line
     finally:
         policy.policy.close()

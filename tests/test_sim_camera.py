@@ -7,9 +7,8 @@ import pytest
 
 from llara_edge.errors import ConfigError, DepthError
 from llara_edge.geometry.camera import deproject_pixel_to_point, project_point_to_pixel
+from llara_edge.hw_drivers.realsense.nominal import D435_COLOUR, DEPTH_SCALE
 from llara_edge.sim.camera import (
-    D435_COLOUR,
-    DEPTH_SCALE,
     base_from_camera,
     depth_to_units,
     fovy_deg,

@@ -174,7 +174,7 @@ def test_snap_to_table_puts_noisy_table_points_on_the_surface():
     import numpy as np
 
     from llara_edge.errors import DepthError
-    from llara_edge.sim.perception import snap_to_table
+    from llara_edge.geometry.table import snap_to_table
 
     np.testing.assert_array_equal(snap_to_table(np.array([0.2, 0.0, -0.0004])), [0.2, 0.0, 0.0])
     above = np.array([0.2, 0.1, 0.03])

@@ -4,8 +4,9 @@ Contract:
 - `config.path` is an .npz, a directory of PNGs or a video (layouts in `file_camera.io`).
 - Frames come out in file order, one per read, at the config's size: a file of another size
   is resampled (colour bilinear, depth nearest so no depth is invented between surfaces) and
-  its intrinsics scaled. Without intrinsics in the file, the simulator's D435 colour
-  intrinsics scaled to the frame size are assumed.
+  its intrinsics scaled. Without intrinsics in the file, a D435's nominal colour intrinsics
+  (realsense/nominal.py) scaled to the frame size are assumed, and `intrinsics_source` says so
+  (`llara-edge run` prints it among its first lines).
 - `timestamp_s` is the file's timestamp, else frame index / fps. At the end: `EndOfStream`,
   or the first frame again with `loop`. No background reader: `async_read` is `read` (a file
   has no "latest" frame; replay is deterministic).
@@ -29,7 +30,7 @@ from llara_edge.hw_drivers.camera_base import (
     register_camera,
 )
 from llara_edge.hw_drivers.file_camera.io import RawFrame, Recording, load_recording
-from llara_edge.sim.camera import D435_COLOUR
+from llara_edge.hw_drivers.realsense.nominal import D435_COLOUR
 
 
 def _resample(color: np.ndarray, depth: np.ndarray | None, size: tuple[int, int]
@@ -54,9 +55,13 @@ class FileCamera(Camera):
         self._recording: Recording | None = None
         self._frames: Iterator[RawFrame] | None = None
         self._index = 0
+        self.intrinsics_source = ""  # "the recording" or the nominal fallback, once connected
 
     def _open(self) -> None:
         self._recording = load_recording(self.config.path, self.config.depth_scale)
+        # said in the run's first lines: geometry from nominal intrinsics is only approximate
+        self.intrinsics_source = ("the recording" if self._recording.intrinsics else
+                                  "NOMINAL D435 colour intrinsics (the recording has none)")
         self._frames = self._recording.frames()
         self._index = 0
 

@@ -61,14 +61,15 @@ def _perturbed(cfg):
     axis = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
     T[:3, :3] = axis_angle_matrix(axis, np.radians(5.0)) @ T[:3, :3]
     T[:3, 3] += [0.02, -0.02, 0.01]
-    return cfg.replace(hand_eye=HandEye.from_matrix(T, source="perturbed for a demo"))
+    return cfg.replace(hand_eye=HandEye.from_matrix(T, source="perturbed for a demo",
+                                                     simulated=True))
 
 
 def _collect_sim(args, cfg) -> tuple[list, dict]:
-    from llara_edge.robot.calibration import collect_sim
     from llara_edge.robot.driver import Driver
-    from llara_edge.robot.robots import SimRobot
     from llara_edge.robot.watchdog import Watchdog
+    from llara_edge.sim.calibration import collect_sim
+    from llara_edge.sim.robot import SimRobot
 
     with SimRobot(cfg) as robot, Watchdog(lambda reason: robot.arm.hold()) as watchdog:
         robot.reset("visual_manipulation", "L1", args.seed)
@@ -167,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
             report[f"{name}_translation_error_mm"] = round(mm, 3)
             print(f"hand-eye {name:<6} vs simulator truth: rotation {rot:.3f} deg, "
                   f"translation {mm:.2f} mm")
-    saved = with_hand_eye(cfg, fit, f"llara-edge calibrate ({mode}, {fit.n_points} points)")
+    saved = with_hand_eye(cfg, fit, f"llara-edge calibrate ({mode}, {fit.n_points} points)",
+                          simulated=mode == "sim")
     report["config"] = str(saved.save(out))
     report["correspondences"] = str(save_correspondences(
         points, Path(out).with_name(Path(out).stem + "_handeye_points.json")))

@@ -4,8 +4,11 @@
 - `arm`: `Arm` (calibrated joint radians over a `MotorBus`), `kinematics_for(cfg)`.
 - `safety`: `JointGuard` (every goal) and `SafetyLayer` (every decision).
 - `watchdog`: deadlines and SIGINT/SIGTERM -> controlled stop.
-- `driver`: setpoints -> goals, one per tick; `bridge`: the simulator and real-time plants.
+- `driver`: setpoints -> goals, one per tick; `plant`: the real-time plant (the simulator's
+  is `llara_edge.sim.bridge`).
 - `loop`: `RobotLoop` (capture -> policy -> parse -> geometry -> safety -> drive).
-- `robots`: `SimRobot` (virtual servo bus + MuJoCo) and `RealRobot`.
+- `robots`: `RealRobot` (the simulator's robot: `llara_edge.sim.robot.SimRobot`);
+  `preflight`: what may control a real arm, and the run's first lines.
+  Nothing here imports the simulator (MuJoCo is not on a robot).
 - `telemetry`: per-stage timings and the JSON report; `calibration`: hand-eye procedures.
 """

@@ -12,7 +12,9 @@ Contract:
   the suction command in the simulator: a goal nearer `closed_rad` than `open_rad` = suction on
   (on a jaw gripper: closed = grasp).
 - `hand_eye` is T_base_cam: RealSense camera frame (x right, y down, z forward) -> robot base
-  frame (x forward, y left, z up), as written by `llara-edge calibrate`.
+  frame (x forward, y left, z up), as written by `llara-edge calibrate`; `simulated = true`
+  marks one from the simulator (the bundled config's ground truth, a simulator calibration),
+  which a real arm refuses (robot/preflight.py).
 - `workspace` bounds the tool tip (base frame); every link origin must also stay above
   `min_link_height_m` (the table is z = 0).
 """
@@ -34,6 +36,7 @@ from llara_edge.robot import toml_io
 
 VIRTUAL_PORT = "virtual"  # bus.port value: a simulated bus on a pty (the simulator)
 BUNDLED_CONFIG = "so101_sim.toml"
+SIM_CAMERAS = ("sim", "software-realsense")  # camera kinds that render the simulator
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class HandEye:
     rms_residual_mm: float | None = None
     points: int | None = None
     source: str = ""
+    simulated: bool = False  # fitted in (or taken from) the simulator: never for a real arm
 
     def __post_init__(self) -> None:
         rot, t = np.asarray(self.rotation, float), np.asarray(self.translation, float)

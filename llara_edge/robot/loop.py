@@ -22,8 +22,9 @@ Contract:
   captured and aligned while the arm moves and settles, and the next decision takes the
   newest one (`async_read`), captured after the motion; the simulator's camera renders in
   the caller's thread (one GL context), so there the capture runs after the settle.
-- Every decision is one `StepRecord` in `telemetry`; annotated frames (predicted points)
-  go to `gif_frames` when `record` is set.
+- Every decision is one `StepRecord` in `telemetry`, with the policy's answer `text` whenever
+  the policy answered (refused and aborted steps too, beside the `error` saying why);
+  annotated frames (predicted points) go to `gif_frames` when `record` is set.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ from llara_edge.errors import (
 from llara_edge.geometry.camera import deproject_pixel_to_point
 from llara_edge.geometry.kinematics import ArmKinematics
 from llara_edge.geometry.motion import MotionConfig, interpolate, plan_pick_place, plan_sweep
+from llara_edge.geometry.table import place_height, snap_to_table
 from llara_edge.hw_drivers.camera_base import Camera, Frame, depth_at
 from llara_edge.hw_drivers.servo_wire import ServoFaultError
+from llara_edge.robot.annotate import render_annotated
 from llara_edge.robot.arm import Arm
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.driver import Driver, StopRequested
@@ -54,9 +57,6 @@ from llara_edge.robot.policy_io import PARSERS, Prompter, TextPolicy
 from llara_edge.robot.safety import SafetyLayer, SafetyRefusal, refusal_reason
 from llara_edge.robot.telemetry import StepRecord, Telemetry
 from llara_edge.robot.watchdog import Watchdog
-from llara_edge.sim.annotate import render_annotated
-from llara_edge.sim.perception import snap_to_table
-from llara_edge.sim.primitive import place_height
 
 REFUSED = (ParseError, DepthError, GeometryError, SafetyError)
 
@@ -109,6 +109,7 @@ class RobotLoop:
         self.stopped: str | None = None
         self.consecutive_faults = 0
         self.history: list[PickPlaceAction] = []
+        self._answer: str | None = None  # the current step's answer text, once it has one
 
     # -- lifecycle
     def close(self) -> None:
@@ -171,6 +172,7 @@ class RobotLoop:
     def step(self, episode: int, index: int) -> StepRecord:
         tel = self.telemetry
         tel.begin_step(episode, index)
+        self._answer = None
         try:
             self._check_stop()
             info = self._decide_and_act()
@@ -178,13 +180,20 @@ class RobotLoop:
             return tel.end_step("executed", **info)
         except StopRequested as exc:
             self.controlled_stop(f"signal {exc}")
-            return tel.end_step(f"stopped:{exc}")
+            return tel.end_step(f"stopped:{exc}", **self._answered())
         except REFUSED as exc:
             tag = self.safety.refuse(exc)
             self._hold_quietly(tag)
-            return tel.end_step(f"refused:{tag}", error=f"{type(exc).__name__}: {exc}")
+            return tel.end_step(f"refused:{tag}", error=f"{type(exc).__name__}: {exc}",
+                                **self._answered())
         except DeviceError as exc:
-            return tel.end_step(self._bus_fault(exc), error=f"{type(exc).__name__}: {exc}")
+            return tel.end_step(self._bus_fault(exc), error=f"{type(exc).__name__}: {exc}",
+                                **self._answered())
+
+    def _answered(self) -> dict:
+        """The policy's answer text of the current step, when it got that far (so a refused
+        step's telemetry shows what the model said)."""
+        return {} if self._answer is None else {"text": self._answer}
 
     def _bus_fault(self, exc: DeviceError) -> str:
         tag = refusal_reason(exc)
@@ -212,6 +221,7 @@ class RobotLoop:
             text = self.prompter(q_now, self.history)
         with self.watchdog.guard("policy", self.cfg.safety.policy_deadline_s) as deadline:
             out = self.policy.act(frame.color, text)
+        self._answer = out.text
         tel.add_stages(out.timings)
         if not out.timings:
             tel.add("policy", deadline.elapsed_s)

@@ -8,8 +8,9 @@ Contract:
 - Adapters: `RuntimeTextPolicy` over the runtime's `Policy` (llara_edge.runtime.policy,
   `act(rgb, task) -> PolicyStep(text, action, timings, ...)`), `TorchTextPolicy` over the
   torch reference `TorchPolicy` (preprocess and generate timed apart).
-  `load_policy(artifact_dir, checkpoint)` prefers the runtime artifact and falls back to
-  the torch reference on the checkpoint, saying so through `log`; it never exports.
+  `load_runtime_policy(artifact_dir, config)` loads an exported artifact and nothing else
+  (ArtifactError when it is missing or broken); `load_torch_reference(checkpoint)` is only
+  called when the torch reference is asked for by name. Neither ever exports.
 - A `Prompter` turns the robot state into the user text: `TaskPrompter` for a free-text task
   (LLaRA inBC, the real robot), `SimPrompter` for a simulator episode (D-inBC with the
   oracle boxes, or LLARVA with the proprio history, as `llara_edge.sim.policy_agent`).
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
-from llara_edge.errors import ConfigError
+from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.formats import (
     LlaraPrompt,
     LlarvaPrompt,
@@ -102,37 +103,48 @@ class TorchTextPolicy:
                             {"n_tokens": len(tokens)})
 
 
-def load_policy(artifact_dir: Path | None, checkpoint: Path, log: Callable[[str], None],
-                config: RuntimeConfig | None = None) -> TextPolicy:
-    """The runtime policy from `artifact_dir` when it and the runtime exist, else the torch
-    reference on `checkpoint` (the runtime itself never exports).
-
-    `config` is the runtime's `RuntimeConfig` (engines, variant, threads, GPU offload, K
-    cache, drafts; None: its defaults, gguf + onnx); the torch fallback keeps only its
-    `max_new_tokens`."""
+def load_runtime_policy(artifact_dir: Path, config: RuntimeConfig | None = None
+                        ) -> RuntimeTextPolicy:
+    """The runtime `Policy` over an exported artifact, on the engines of `config` (None: its
+    defaults, gguf + onnx). A missing, unreadable or unverifiable artifact is an
+    ArtifactError: no other model ever stands in for it (the runtime itself never exports)."""
     from llara_edge.runtime.config import RuntimeConfig
+    from llara_edge.runtime.policy import Policy
 
     config = config or RuntimeConfig(n_joints=N_LLARVA_JOINTS)
-    if artifact_dir is not None and (Path(artifact_dir) / "manifest.json").is_file():
-        try:
-            from llara_edge.runtime.policy import Policy
-        except ImportError as exc:
-            log(f"policy: artifact {artifact_dir} found but the runtime is unavailable ({exc}); "
-                f"falling back to the torch reference on {checkpoint}")
-        else:
-            name = f"{config.llm}-{config.variant}+{config.vision}"
-            log(f"policy: runtime artifact {artifact_dir} ({name}, threads "
-                f"{config.threads or 'auto'}, gpu_layers {config.gpu_layers}, providers "
-                f"{','.join(config.providers)}, K cache {config.cache_type_k}, drafts "
-                f"{config.draft_tokens})")
-            return RuntimeTextPolicy(Policy.load(artifact_dir, config), name)
-    else:
-        log(f"policy: no artifact at {artifact_dir} (run the setup's export to create it); "
-            f"falling back to the torch reference on {checkpoint}")
+    artifact_dir = Path(artifact_dir)
+    if not (artifact_dir / "manifest.json").is_file():
+        what = "a file" if artifact_dir.is_file() else (
+            "a directory without manifest.json" if artifact_dir.is_dir() else "missing")
+        raise ArtifactError(
+            f"no exported artifact at {artifact_dir} ({what}): export one with `llara-edge "
+            f"export CHECKPOINT --out {artifact_dir}` (tools/setup.sh exports the bundled tiny "
+            "policy to artifacts/tiny-llara); the torch reference runs only when named: "
+            "--policy torch-reference --checkpoint DIR")
+    policy = Policy.load(artifact_dir, config)
+    name = f"{config.llm}-{config.variant}+{config.vision}" if config.llm == "gguf" else \
+        f"{config.llm}+{config.vision}"
+    return RuntimeTextPolicy(policy, name)
+
+
+def describe_runtime(policy: RuntimeTextPolicy) -> str:
+    """One line: engines, decoding options and the artifact (with its manifest hash)."""
+    p = policy.policy
+    cfg, art = p.config, p.artifact
+    return (f"{policy.name} from {art.root} (format {art.policy_format}, manifest sha256 "
+            f"{art.manifest_sha256[:12]}; threads {cfg.threads or 'engine default'}, "
+            f"gpu_layers {cfg.gpu_layers}, providers {','.join(cfg.providers)}, K cache "
+            f"{cfg.cache_type_k}, drafts {cfg.draft_tokens}, numbering {cfg.numbering})")
+
+
+def load_torch_reference(checkpoint: Path, config: RuntimeConfig | None = None
+                         ) -> TorchTextPolicy:
+    """The torch reference on a source checkpoint (workstation only: needs torch); only ever
+    loaded when asked for by name (`--policy torch-reference --checkpoint DIR`)."""
     from llara_edge.backends.torch_ref import PolicyConfig, TorchPolicy
 
-    return TorchTextPolicy(TorchPolicy.load(checkpoint, PolicyConfig(
-        max_new_tokens=config.max_new_tokens)))
+    budget = (config.max_new_tokens if config else PolicyConfig().max_new_tokens)
+    return TorchTextPolicy(TorchPolicy.load(checkpoint, PolicyConfig(max_new_tokens=budget)))
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -166,27 +178,3 @@ class TaskPrompter:
             self._proprio.push(np.asarray(q)[:N_LLARVA_JOINTS])
             return LlarvaPrompt(self.task.rstrip("."), robot="SO-101").render(self._proprio)
         return LlaraPrompt(self.task, {}, describe=False).render(list(history))
-
-
-class SimPrompter:
-    """Simulator prompts exactly as the data generator writes them (see policy_agent)."""
-
-    def __init__(self, env, describe: bool = True, robot: str = "SO-101"):
-        self.env, self.describe, self.robot = env, describe, robot
-        self._proprio = ProprioHistory(N_LLARVA_JOINTS)
-
-    @property
-    def format(self) -> str:
-        return "llarva" if self.env.task.control == "joint" else "llara"
-
-    def reset(self) -> None:
-        self._proprio = ProprioHistory(N_LLARVA_JOINTS)
-
-    def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
-        from llara_edge.sim.policy_agent import llara_user_text
-
-        if self.format == "llarva":
-            self._proprio.push(np.asarray(q)[:N_LLARVA_JOINTS])
-            return LlarvaPrompt(self.env.task.instruction.rstrip("."),
-                                robot=self.robot).render(self._proprio)
-        return llara_user_text(self.env, list(history), self.describe)

@@ -6,6 +6,7 @@ Contract:
                                      # sha256) the first time it is asked for; ArtifactError
                                      # naming the file otherwise
     art.has(name) -> bool            # listed in the manifest
+    art.manifest_sha256              # sha256 of manifest.json (names the exact export)
     art.gguf(variant) -> Path        # the LLM GGUF of a quantisation variant (verified)
     art.onnx(role) -> Path           # ONNX graph / weights of a role ("vision",
                                      # "vision_features", "projector", "embed", "llm"),
@@ -24,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError, ConfigError
-from llara_edge.export.manifest import check_file, read_manifest
+from llara_edge.export.manifest import check_file, read_manifest, sha256_file
 from llara_edge.models.preprocess import PreprocessConfig
 
 _DROP = {"patch": 1, "cls_patch": 0}  # rows of CLIP features dropped before the projector
@@ -36,8 +37,9 @@ ONNX_NAMES = {"vision": "vision.onnx", "vision_features": "vision_features.onnx"
 class Artifact:
     """A verified-on-use view of an export directory."""
 
-    def __init__(self, root: Path, manifest: dict):
+    def __init__(self, root: Path, manifest: dict, manifest_sha256: str = ""):
         self.root, self.manifest = root, manifest
+        self.manifest_sha256 = manifest_sha256  # of manifest.json itself, as `verify` prints
         self._verified: dict[str, Path] = {}
 
     @classmethod
@@ -45,7 +47,7 @@ class Artifact:
         manifest, path = read_manifest(root)
         if not isinstance(manifest.get("files"), dict):
             raise ArtifactError(f"manifest {path} lists no files")
-        return cls(Path(root), manifest)
+        return cls(Path(root), manifest, sha256_file(path))
 
     def has(self, name: str) -> bool:
         return name in self.manifest["files"]

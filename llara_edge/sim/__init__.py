@@ -14,7 +14,7 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from llara_edge.sim.annotate import render_annotated
+from llara_edge.robot.annotate import render_annotated
 from llara_edge.sim.config import SimConfig
 from llara_edge.sim.env import Observation, StepOutcome, TabletopEnv
 from llara_edge.sim.expert import ScriptedExpert

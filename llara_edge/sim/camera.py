@@ -18,10 +18,8 @@ import math
 import numpy as np
 
 from llara_edge.geometry.camera import Intrinsics
+from llara_edge.hw_drivers.realsense.nominal import DEPTH_SCALE
 
-# Intel RealSense D435 colour stream at 640x480 (typical factory calibration, no distortion).
-D435_COLOUR = Intrinsics(width=640, height=480, fx=615.0, fy=615.0, ppx=320.0, ppy=240.0)
-DEPTH_SCALE = 0.001  # metres per depth unit, the D400 default
 _MJ_FROM_RS = np.diag([1.0, -1.0, -1.0])  # RealSense axes expressed in MuJoCo camera axes
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from llara_edge.errors import ConfigError
 from llara_edge.geometry.camera import Intrinsics
-from llara_edge.sim.camera import D435_COLOUR
+from llara_edge.hw_drivers.realsense.nominal import D435_COLOUR
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,7 @@
 depth is a (H, W) uint16 image in units of `depth_scale` metres, 0 = no data. The depth at
 a pixel is the median of the valid values in a small square window around it, so a single
 hole or an edge pixel does not throw the point off; a window without valid depth raises
-DepthError (never returns a zero-depth point). Points measured on the table come out a hair
-below z = 0 from depth quantisation and noise: `snap_to_table` puts them on the surface, and
-refuses points too far below it (bad depth or a bad hand-eye calibration).
+DepthError (never returns a zero-depth point). Table-surface rules: geometry/table.py.
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ import numpy as np
 
 from llara_edge.errors import DepthError
 from llara_edge.geometry.camera import Intrinsics, deproject_pixel_to_point
-
-TABLE_SNAP_M = 0.01  # m: measured points this far below the table surface count as on it
 
 
 def depth_at(depth: np.ndarray, depth_scale: float, pixel: tuple[float, float],
@@ -46,15 +42,3 @@ def pixel_to_base(depth: np.ndarray, depth_scale: float, intr: Intrinsics,
     z = depth_at(depth, depth_scale, pixel, window)
     p_cam = deproject_pixel_to_point(intr, pixel, z)
     return T_base_cam[:3, :3] @ p_cam + T_base_cam[:3, 3]
-
-
-def snap_to_table(point: np.ndarray, table_z: float = 0.0, tol: float = TABLE_SNAP_M
-                  ) -> np.ndarray:
-    """`point` with z raised to the table surface when it lies at most `tol` below it."""
-    if point[2] >= table_z:
-        return point
-    if point[2] < table_z - tol:
-        raise DepthError(f"point ({point[0]:.3f}, {point[1]:.3f}, {point[2]:.3f}) m is "
-                         f"{(table_z - point[2]) * 1000:.0f} mm below the table: depth or "
-                         "camera calibration is wrong")
-    return np.array([point[0], point[1], table_z])

@@ -21,12 +21,11 @@ import numpy as np
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.errors import ConfigError
 from llara_edge.geometry.motion import MotionConfig, interpolate, plan_pick_place, plan_sweep
-from llara_edge.sim.perception import pixel_to_base, snap_to_table
+from llara_edge.geometry.table import place_height, snap_to_table
+from llara_edge.sim.perception import pixel_to_base
 from llara_edge.sim.world import World
 
 SETPOINT_DT = 0.02  # s between servo setpoints (50 Hz, a typical bus write rate)
-SAME_SURFACE_XY = 0.03  # m
-SAME_SURFACE_Z = 0.006  # m
 
 
 def image_points(obs, action: PickPlaceAction, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,14 +35,6 @@ def image_points(obs, action: PickPlaceAction, window: int) -> tuple[np.ndarray,
     pick = pixel_to_base(obs.depth, obs.depth_scale, intr, obs.T_base_cam, pick_px, window)
     place = pixel_to_base(obs.depth, obs.depth_scale, intr, obs.T_base_cam, place_px, window)
     return snap_to_table(pick), snap_to_table(place)
-
-
-def place_height(pick: np.ndarray, place: np.ndarray) -> np.ndarray:
-    """Place point, lowered to the object's current support if it lies on the object itself."""
-    same = np.linalg.norm(place[:2] - pick[:2]) <= SAME_SURFACE_XY and \
-        abs(place[2] - pick[2]) <= SAME_SURFACE_Z
-    # the planner carries the object pick[2] below the cup (resting on z = 0): support z = 0
-    return np.array([place[0], place[1], 0.0]) if same else place
 
 
 def _substeps(world: World) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
-from llara_edge.sim.annotate import render_annotated
+from llara_edge.robot.annotate import render_annotated
 from llara_edge.sim.env import Observation, TabletopEnv
 
 

@@ -1,9 +1,7 @@
-"""Plants: what makes time pass for the arm. The simulator bridge and the real-time clock.
+"""The simulator's plant: the MuJoCo arm as the body of the virtual servos.
 
-Contract:
-- A plant has `advance(dt)` (let `dt` seconds of robot time pass after a goal was written),
-  `settle(seconds)` (wait with the goals held), `set_tool(tool)` (the tool a primitive uses)
-  and `time` (seconds).
+Contract (a plant as in llara_edge.robot.plant: `advance(dt)`, `settle(seconds)`,
+`set_tool(tool)`, `time`):
 - `SimBridge` makes the simulator's arm the servos' body: a `VirtualServoBus` (external
   motion) answers the real driver on a pty; `advance` first waits until the virtual bus has
   served every packet the driver sent (lockstep, so a goal always takes effect before the
@@ -12,13 +10,11 @@ Contract:
   from the tool motor's goal (nearer `closed_rad` = on), steps the physics for `dt`, and
   writes the joint angles back as Present_Position steps (quantised like encoders). A motor
   with torque off is not driven (its target follows its measured angle).
-- `RealTimePlant` keeps a fixed-rate schedule with `time.sleep` (the real robot).
 Units: seconds, radians; servo values in steps.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -29,35 +25,6 @@ from llara_edge.robot.config import RobotConfig
 from llara_edge.sim.world import World
 
 LOCKSTEP_TIMEOUT_S = 5.0  # a virtual bus that has not served a packet by then is broken
-
-
-class RealTimePlant:
-    """Wall-clock pacing for real hardware: advance(dt) sleeps until the next tick."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self._clock, self._sleep = clock, sleep
-        self._next: float | None = None
-        self.overruns = 0  # ticks that started late by more than one period
-
-    @property
-    def time(self) -> float:
-        return self._clock()
-
-    def advance(self, dt: float) -> None:
-        now = self._clock()
-        if self._next is None or now > self._next + dt:  # first tick, or a period behind
-            self.overruns += self._next is not None
-            self._next = now
-        self._next += dt
-        self._sleep(max(0.0, self._next - self._clock()))
-
-    def settle(self, seconds: float) -> None:
-        self._sleep(seconds)
-        self._next = None
-
-    def set_tool(self, tool: str) -> None:
-        """A real tool is what is mounted; nothing to switch."""
 
 
 class SimBridge:

@@ -1,27 +1,35 @@
-"""Annotated frames for docs and rollout GIFs: oracle boxes, names, pick and place points.
+"""Annotated frames for rollout GIFs and docs: boxes, names, pick and place points.
 
-`render_annotated(obs, objects, action)` returns a new (H, W, 3) uint8 image; the observation
-is not modified. Boxes and points are given in normalised image coordinates (ObjectInfo,
-PickPlaceAction) and scaled to the frame; a JointStepAction's trace (pixels) is drawn as a
-polyline.
+`render_annotated(obs, objects, action)` returns a new (H, W, 3) uint8 image; `obs.rgb` is not
+modified. `objects` are anything with a `name` and a normalised `bbox` (cx, cy, w, h), e.g. the
+simulator's oracle ObjectInfo (none on a real robot); the action's points are normalised image
+coordinates (PickPlaceAction) scaled to the frame; a JointStepAction's trace (pixels) is drawn
+as a polyline. Pillow only: no simulator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from llara_edge.actions import JointStepAction, PickPlaceAction
-from llara_edge.sim.oracle import ObjectInfo
 
 BOX_RGB = (255, 255, 255)
 PICK_RGB = (255, 40, 40)
 PLACE_RGB = (40, 220, 40)
 
 
-def _draw_boxes(draw: ImageDraw.ImageDraw, objects: Sequence[ObjectInfo], w: int, h: int
+class Boxed(Protocol):
+    """A labelled box in normalised image coordinates (the simulator's ObjectInfo is one)."""
+
+    name: str
+    bbox: tuple[float, float, float, float]  # cx, cy, w, h in [0, 1]
+
+
+def _draw_boxes(draw: ImageDraw.ImageDraw, objects: Sequence[Boxed], w: int, h: int
                 ) -> None:
     for o in objects:
         cx, cy, bw, bh = o.bbox
@@ -44,7 +52,7 @@ def _draw_action(draw: ImageDraw.ImageDraw, action, w: int, h: int) -> None:
         draw.line([tuple(p) for p in action.trace], fill=PICK_RGB, width=2)
 
 
-def render_annotated(obs, objects: Sequence[ObjectInfo] = (),
+def render_annotated(obs, objects: Sequence[Boxed] = (),
                      action: PickPlaceAction | JointStepAction | None = None) -> np.ndarray:
     """obs.rgb with oracle boxes, names and the action drawn on top, (H, W, 3) uint8."""
     img = Image.fromarray(np.ascontiguousarray(obs.rgb))
