@@ -163,7 +163,8 @@ def robot_toml(path: Path, recording: Path) -> RobotConfig:
     hand_eye = dataclasses.replace(base.hand_eye,
                                    translation=tuple(np.add(base.hand_eye.translation,
                                                             (0.003, -0.002, 0.004))),
-                                   source="llara-edge calibrate (bench-top test rig)")
+                                   source="llara-edge calibrate (bench-top test rig)",
+                                   simulated=False)
     cfg = base.replace(
         name="so101-bench",
         bus=dataclasses.replace(base.bus, port="/dev/ttyACM0"),
@@ -194,7 +195,7 @@ def test_the_real_robot_loop_with_a_file_camera_and_a_pty_bus(robot_bin, artifac
     executed = report["outcomes"].get("executed", 0)
     assert executed > 0, report["outcomes"]  # the rendered table scene is reachable
     assert monitor.packets > 0 and monitor.violations == [], monitor.violations[:5]
-    telemetry = json.loads(Path(report["telemetry"]).read_text())
+    telemetry = json.loads((tmp_path / report["telemetry"]).read_text())
     assert len(telemetry["steps"]) == 2 and "drive" in telemetry["summary"]
 
 
@@ -205,7 +206,7 @@ def test_bench_latency_quick_on_the_recording(robot_bin, artifact, recording, tm
                     instruction, "--cache", "cache", "--out", "bench")
     line = last_json(proc)
     assert line["suite"] == "latency" and line["files"], line
-    results = json.loads(Path(tmp_path / line["files"][0]).read_text())
+    results = json.loads((tmp_path / line["files"][0]).read_text())
     assert results["frames"] == ["table.npz/0", "table.npz/1"]
     assert results["baselines"]["hf_generate"] is None
     assert "torch" in results["skipped_baselines"]["hf-generate"]
