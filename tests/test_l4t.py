@@ -89,7 +89,7 @@ def test_setup_dry_run_on_fake_l4t(tmp_path):
     assert "+ echo <wheel dir>/llama_cpp_python-" in out
     assert f" > .venv/{record.parent}/llama-wheel\n" in out
     setup = (ROOT / "tools" / "setup.sh").read_text()
-    assert f'"$VENV/{record}"' in setup and f'"$VENV/{record.parent}/llama-wheel"' in setup
+    assert f'"$venv/{record}"' in setup and f'"$venv/{record.parent}/llama-wheel"' in setup
     assert "torch" not in out.split("setup_l4t: torch:")[1].split("\n", 1)[1]  # never installed
     assert "dry run: nothing was run" in out
     proc = setup_sh({**env, "LLARA_EDGE_ORT_GPU_WHEEL": "/w/onnxruntime_gpu.whl"}, "--dry-run")

@@ -201,6 +201,12 @@ def test_the_real_robot_loop_with_a_file_camera_and_a_pty_bus(robot_bin, artifac
 
 def test_bench_latency_quick_on_the_recording(robot_bin, artifact, recording, tmp_path):
     frames, instruction = recording
+    no_sim = in_robot(robot_bin, tmp_path, "llara-edge", "bench", "latency", "--quick",
+                      "--artifact", str(artifact))
+    assert no_sim.returncode == 2 and "--recording FILE" in no_sim.stderr, no_sim.stderr[-2000:]
+    half = in_robot(robot_bin, tmp_path, "llara-edge", "bench", "latency", "--quick",
+                    "--artifact", str(artifact), "--recording", str(frames))
+    assert half.returncode == 2 and "need both a recording and the task" in half.stderr
     proc = in_robot(robot_bin, tmp_path, "llara-edge", "bench", "latency", "--quick",
                     "--artifact", str(artifact), "--recording", str(frames), "--task",
                     instruction, "--cache", "cache", "--out", "bench")
