@@ -16,12 +16,13 @@
 #
 # Dependencies come from requirements/lock-linux-<machine>-py<X.Y>.txt (exact versions the tests
 # passed with), installed with --no-deps so nothing else is resolved; the robot profile's from
-# requirements/lock-runtime-linux-<machine>-py<X.Y>.txt (the same versions, runtime.in only). torch is pinned apart
-# (TORCH_VERSION; set TORCH_INDEX, e.g. https://download.pytorch.org/whl/cpu, to take the CPU
-# build from PyTorch's index instead of PyPI's default build). llama-cpp-python is built from its
-# sdist by tools/build_llama.py with portable flags (no -march=native, runtime CPU dispatch,
-# CUDA where nvcc and a GPU exist) and cached in ${XDG_CACHE_HOME:-~/.cache}/llara-edge/wheels,
-# keyed by version + flags, not in pip's cache. On a Jetson (L4T), tools/setup_l4t.sh does the
+# requirements/lock-runtime-linux-<machine>-py<X.Y>.txt (runtime.in at the same versions).
+# torch is pinned apart (TORCH_VERSION; set TORCH_INDEX, e.g.
+# https://download.pytorch.org/whl/cpu, to take the CPU build from PyTorch's index instead of
+# PyPI's default build). llama-cpp-python is built from its sdist by tools/build_llama.py with
+# portable flags (no -march=native, runtime CPU dispatch, CUDA where nvcc and a GPU exist) and
+# cached in ${XDG_CACHE_HOME:-~/.cache}/llara-edge/wheels, keyed by version + flags, not in
+# pip's cache. On a Jetson (L4T), tools/setup_l4t.sh does the
 # robot's set-up instead. Needs python3 (>= 3.10) with venv, a C/C++ compiler and cmake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
