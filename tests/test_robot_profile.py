@@ -6,6 +6,7 @@ tools/setup_l4t.sh sets up a Jetson: the runtime lock alone (requirements/lock-r
 the portable llama.cpp wheel with its build record, the package with --no-deps. In that venv,
 as separate processes started from an empty directory (no checkout models to fall back on):
 - `pip list` holds exactly the runtime lock (+ llama-cpp-python, llara-edge, pip, setuptools);
+- every runtime module (test_runtime_imports' list) imports;
 - `llara-edge doctor` reports the llama.cpp build flags, no torch, no MuJoCo;
 - `llara-edge verify` accepts the artifact this suite exported (with the dev venv);
 - `llara-edge run` on the real-robot path: a file camera replaying an .npz recording (colour,
@@ -31,7 +32,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from runtime_artifact import shared_artifact
-from test_runtime_imports import BLOCKED
+from test_runtime_imports import BLOCKED, PROBE, runtime_modules
 
 from llara_edge.robot.config import RobotConfig
 
@@ -139,6 +140,12 @@ def test_the_robot_venv_holds_exactly_the_runtime_lock(robot_bin, tmp_path):
     hidden = in_robot(robot_bin, tmp_path, "python", "-c", "import importlib.util as u; print("
                       f"[m for m in {sorted(BLOCKED)!r} if u.find_spec(m)])")
     assert hidden.stdout.strip() == "[]", hidden.stdout + hidden.stderr
+
+
+def test_every_runtime_module_imports_in_the_robot_venv(robot_bin, tmp_path):
+    # test_runtime_imports hides the export toolchain; here it is really absent
+    proc = in_robot(robot_bin, tmp_path, "python", "-c", PROBE, "", *runtime_modules())
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {}, proc.stdout + proc.stderr
 
 
 def test_doctor_reports_the_llama_build_and_no_export_toolchain(robot_bin, tmp_path):

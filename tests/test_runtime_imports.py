@@ -35,7 +35,7 @@ EXPORT_ONLY = (
     "llara_edge.hw_drivers.sim_camera",  # cameras rendered by that simulator
 )
 
-_PROBE = """
+PROBE = """
 import importlib, importlib.abc, json, sys, traceback
 BLOCKED = set(sys.argv[1].split(","))
 
@@ -81,7 +81,7 @@ def test_the_export_only_list_names_real_modules():
 
 def test_every_runtime_module_imports_without_the_export_toolchain(tmp_path):
     modules = runtime_modules()
-    proc = subprocess.run([sys.executable, "-c", _PROBE, ",".join(BLOCKED), *modules],
+    proc = subprocess.run([sys.executable, "-c", PROBE, ",".join(BLOCKED), *modules],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     failures = json.loads(proc.stdout.strip().splitlines()[-1])
