@@ -33,6 +33,8 @@ from llara_edge.errors import ConfigError
 from llara_edge.hw_drivers.base import BusConfig
 from llara_edge.hw_drivers.camera_base import CameraConfig
 from llara_edge.robot import toml_io
+from llara_edge.robot.tables import Problems, build
+from llara_edge.robot.toml_lines import key_lines
 
 VIRTUAL_PORT = "virtual"  # bus.port value: a simulated bus on a pty (the simulator)
 BUNDLED_CONFIG = "so101_sim.toml"
@@ -261,19 +263,16 @@ class RobotConfig:
 
     # -- TOML
     @classmethod
-    def from_dict(cls, data: dict) -> RobotConfig:
-        try:
-            return cls(
-                name=data.get("name", "robot"), kinematics=data.get("kinematics", "so101"),
-                bus=BusSection(**data.get("bus", {})),
-                joints=tuple(JointCalibration(**j) for j in data.get("joints", ())),
-                tool=ToolSection(**data.get("tool", {})),
-                workspace=WorkspaceBox(**_tuples(data.get("workspace", {}))),
-                hand_eye=HandEye(**_tuples(data.get("hand_eye", {}))),
-                camera=CameraConfig(**data.get("camera", {})),
-                safety=SafetySection(**data.get("safety", {})))
-        except TypeError as exc:  # unknown or missing keys
-            raise ConfigError(f"robot config: {exc}") from exc
+    def from_dict(cls, data: dict, source: str = "robot config",
+                  lines: dict[tuple, int] | None = None) -> RobotConfig:
+        """Strict: every unknown table or key (with the nearest valid name), missing key and
+        mistyped value is reported at once in one ConfigError (robot/tables.py); `lines`
+        (toml_lines.key_lines of the text) adds the line of each."""
+        problems = Problems(source, lines)
+        cfg = build(cls, {"name": "robot", **data} if isinstance(data, dict) else data, (),
+                    problems)
+        problems.raise_if_any()
+        return cfg
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kinematics": self.kinematics,
@@ -287,7 +286,10 @@ class RobotConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RobotConfig:
-        return cls.from_dict(toml_io.load(path))
+        """The config of a TOML file (ConfigError naming the file, and the line where known)."""
+        text = toml_io.read_text(path)
+        source = f"robot config {path}"
+        return cls.from_dict(toml_io.loads(text, source), source, key_lines(text))
 
     def save(self, path: str | Path) -> Path:
         """Write the config as TOML atomically (temporary file + rename)."""
@@ -299,7 +301,8 @@ class RobotConfig:
     def default(cls) -> RobotConfig:
         """The bundled SO-101 simulator config (so101_sim.toml)."""
         text = resources.files("llara_edge.robot").joinpath(BUNDLED_CONFIG).read_text()
-        return cls.from_dict(toml_io.loads(text))
+        source = f"robot config {BUNDLED_CONFIG}"
+        return cls.from_dict(toml_io.loads(text, source), source, key_lines(text))
 
 
 def _camera_dict(camera: CameraConfig) -> dict:
@@ -309,12 +312,6 @@ def _camera_dict(camera: CameraConfig) -> dict:
     keep = ("kind", "width", "height")
     return {f.name: getattr(camera, f.name) for f in dataclasses.fields(camera)
             if f.name in keep or getattr(camera, f.name) != getattr(default, f.name)}
-
-
-def _tuples(table: dict) -> dict:
-    """TOML arrays -> tuples (frozen dataclass fields)."""
-    return {k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
-            if isinstance(v, list) else v for k, v in table.items()}
 
 
 _COMMENTS = {

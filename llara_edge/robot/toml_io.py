@@ -26,18 +26,24 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def loads(text: str) -> dict:
+def loads(text: str, source: str = "TOML") -> dict:
+    """Parsed TOML; a syntax error is a ConfigError naming `source`, with tomllib's line and
+    column."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}") from exc
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+
+
+def read_text(path: str | Path) -> str:
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
 
 
 def load(path: str | Path) -> dict:
-    try:
-        return loads(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    return loads(read_text(path), source=str(path))
 
 
 def _scalar(value) -> str:

@@ -1,7 +1,8 @@
 """An export directory opened by the runtime: manifest fields, and files verified on use.
 
 Contract:
-    art = Artifact.open(root)        # ArtifactError: no / unreadable / unknown-version manifest
+    art = Artifact.open(root)        # ArtifactError: no / unreadable / unknown-version /
+                                     # wrong-shaped manifest (export.manifest_schema)
     art.file(name) -> Path           # checked against the manifest (listed, present, size,
                                      # sha256) the first time it is asked for; ArtifactError
                                      # naming the file otherwise
@@ -44,9 +45,7 @@ class Artifact:
 
     @classmethod
     def open(cls, root: str | Path) -> Artifact:
-        manifest, path = read_manifest(root)
-        if not isinstance(manifest.get("files"), dict):
-            raise ArtifactError(f"manifest {path} lists no files")
+        manifest, path = read_manifest(root)  # shape-checked: files, llm, onnx are typed
         return cls(Path(root), manifest, sha256_file(path))
 
     def has(self, name: str) -> bool:
@@ -110,7 +109,7 @@ class Artifact:
             return PreprocessConfig(image_size=d["image_size"], shortest_edge=d["shortest_edge"],
                                     mean=tuple(d["mean"]), std=tuple(d["std"]),
                                     aspect_ratio=d["aspect_ratio"])
-        except (KeyError, TypeError, ConfigError) as err:
+        except ConfigError as err:  # the fields are there (manifest_schema); values wrong
             raise ArtifactError(f"bad preprocess entry in the manifest of {self.root}: "
                                 f"{err}") from err
 
@@ -147,12 +146,12 @@ class Artifact:
         table = self.manifest.get("llm") or {}
         if variant in table:
             return self.gguf(variant)
-        files = [str(e["file"]) for e in table.values() if isinstance(e, dict) and "file" in e]
+        files = [e["file"] for e in table.values()]
         files = [f for f in files if self.has(f)]
         if not files:
             raise ArtifactError(f"artifact {self.root} has no tokenizer: neither {name} nor "
                                 "an LLM GGUF holding a vocabulary is listed in its manifest")
-        sizes = {f: int((self.manifest["files"][f] or {}).get("size", 0)) for f in files}
+        sizes = {f: self.manifest["files"][f]["size"] for f in files}
         return self.file(min(files, key=lambda f: (sizes[f], f)))
 
 
