@@ -22,13 +22,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from locks import DEV_LOCK, RUNTIME_LOCK, pins
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from runtime_artifact import shared_artifact
@@ -38,9 +38,6 @@ from llara_edge.robot.config import RobotConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 ROBOT_VENV = ROOT / ".venv-robot"
-TAG = f"linux-{platform.machine()}-py{sys.version_info[0]}{sys.version_info[1]}"
-RUNTIME_LOCK = ROOT / "requirements" / f"lock-runtime-{TAG}.txt"
-DEV_LOCK = ROOT / "requirements" / f"lock-{TAG}.txt"
 NOT_ON_A_ROBOT = {canonicalize_name(n) for n in BLOCKED}
 # what the venv holds besides the lock: the portable llama.cpp wheel, the package, venv's own
 BESIDES_THE_LOCK = {"llama-cpp-python", "llara-edge", "pip", "setuptools"}
@@ -58,16 +55,6 @@ with make_camera(cfg) as camera:
 save_npz(sys.argv[1], frames)
 print(instruction)
 """
-
-
-def pins(lock: Path) -> dict[str, str]:
-    """{canonical name: version} of a lock file's `name==version` lines."""
-    out = {}
-    for line in lock.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, version = line.split("==")
-            out[canonicalize_name(name)] = version.strip()
-    return out
 
 
 # ------------------------------------------------------------------------- the lock itself
