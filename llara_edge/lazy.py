@@ -1,4 +1,4 @@
-"""Lazy package exports: `import llara_edge.kernels` stays cheap, names import on first use.
+"""Lazy package exports: `import llara_edge.decoding` stays cheap, names import on first use.
 
     __getattr__, __all__ = lazy_exports(__name__, {"Policy": "policy", ...})  # name -> submodule
 """

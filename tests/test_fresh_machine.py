@@ -25,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import build_llama  # noqa: E402
+from locks import DEV_LOCK, pins  # noqa: E402
 
 AMX_MNEMONICS = re.compile(r"\b(ldtilecfg|sttilecfg|tilerelease|tilezero|tileloadd|tileloaddt1|"
                            r"tilestored|tdpbssd|tdpbsud|tdpbusd|tdpbuud|tdpbf16ps|tdpfp16ps)\b")
@@ -221,23 +222,14 @@ def test_a_crashing_build_is_reported_not_fatal():
     assert garbage["ok"] is False and "not json" in garbage["detail"]
 
 
-def _lock_file() -> Path:
-    py = f"{sys.version_info[0]}{sys.version_info[1]}"
-    return ROOT / "requirements" / f"lock-linux-{platform.machine()}-py{py}.txt"
-
-
 def test_installed_distributions_match_the_lock():
-    lock = _lock_file()
+    lock = DEV_LOCK
     if not lock.exists():
         pytest.skip(f"no lock for this platform ({lock.name}): tools/setup.sh --latest")
-    pins = {}
-    for line in lock.read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
-    assert pins and "llama-cpp-python" not in pins and "torch" not in pins
+    pinned = pins(lock)
+    assert pinned and "llama-cpp-python" not in pinned and "torch" not in pinned
     drift = {}
-    for name, version in pins.items():
+    for name, version in pinned.items():
         try:
             have = md.version(name)
         except md.PackageNotFoundError:
@@ -245,8 +237,8 @@ def test_installed_distributions_match_the_lock():
         if have != version:
             drift[name] = (version, have)
     assert not drift, f"installed != {lock.name} (pinned, installed): {drift}"
-    pinned = (ROOT / "requirements" / "llama.txt").read_text()
-    assert f"llama-cpp-python=={md.version('llama-cpp-python')}" in pinned
+    llama_pin = (ROOT / "requirements" / "llama.txt").read_text()
+    assert f"llama-cpp-python=={md.version('llama-cpp-python')}" in llama_pin
 
 
 def test_cuda_auto_needs_cublas_and_on_says_what_is_missing(monkeypatch, capsys):

@@ -8,6 +8,7 @@ onnxruntime-gpu wheel stay UNVERIFIED; what is tested is what the set-up decides
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,10 @@ import tomllib
 
 from llara_edge import l4t
 from llara_edge import platform as plat
+from llara_edge.llama_lib import BUILD_RECORD
 
 ROOT = Path(__file__).resolve().parents[1]
+PY_TAG = f"py{sys.version_info[0]}{sys.version_info[1]}"
 R36_4_3 = "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n"
 R35_4_1 = "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64\n"
 
@@ -77,7 +80,16 @@ def test_setup_dry_run_on_fake_l4t(tmp_path):
     out = proc.stdout
     assert "L4T R36.4.3, JetPack 6.2" in out and "(CUDA arch 87)" in out
     assert "+ .venv/bin/python tools/build_llama.py --version" in out and "--cuda-arch 87" in out
-    assert "lock-runtime-linux-aarch64.txt" in out and "CPU onnxruntime" in out
+    # the runtime lock of this machine and python, named as tools/setup.sh names the dev lock
+    assert f"-r requirements/lock-runtime-linux-{platform.machine()}-{PY_TAG}.txt\n" in out
+    assert "CPU onnxruntime" in out
+    # the llama.cpp build record where llara_edge.llama_lib (doctor) reads it, as setup.sh does
+    record = BUILD_RECORD.relative_to(sys.prefix)
+    assert f"+ cp <wheel dir>/build.json .venv/{record}\n" in out
+    assert "+ echo <wheel dir>/llama_cpp_python-" in out
+    assert f" > .venv/{record.parent}/llama-wheel\n" in out
+    setup = (ROOT / "tools" / "setup.sh").read_text()
+    assert f'"$venv/{record}"' in setup and f'"$venv/{record.parent}/llama-wheel"' in setup
     assert "torch" not in out.split("setup_l4t: torch:")[1].split("\n", 1)[1]  # never installed
     assert "dry run: nothing was run" in out
     proc = setup_sh({**env, "LLARA_EDGE_ORT_GPU_WHEEL": "/w/onnxruntime_gpu.whl"}, "--dry-run")
@@ -94,5 +106,18 @@ def test_jetson_extra_asks_pypi_for_nothing_without_jetson_wheels():
         "optional-dependencies"]
     names = {req.split(">")[0].split("=")[0].split("[")[0].strip() for req in extras["jetson"]}
     assert not names & {"tensorrt", "onnxruntime-gpu", "torch"}
-    lock = (ROOT / "requirements" / "lock-runtime-linux-aarch64.txt").read_text()
-    assert "\ntorch==" not in lock and "\ntensorrt" not in lock
+    lock = (ROOT / "requirements" / "lock-runtime-linux-aarch64-py310.txt").read_text()
+    assert "\ntorch==" not in lock and "\ntensorrt" not in lock and "\nmujoco==" not in lock
+
+
+def test_setup_l4t_refuses_a_python_without_a_runtime_lock(tmp_path):
+    env = fake(tmp_path, R36_4_3, "NVIDIA Jetson AGX Orin Developer Kit")
+    fake_py = tmp_path / "python3.9"  # a python whose version has no runtime lock
+    fake_py.write_text("#!/bin/sh\n[ \"$1\" = -c ] && case \"$2\" in *version_info*) "
+                       "echo 39; exit 0;; esac\nexec " + sys.executable + " \"$@\"\n")
+    fake_py.chmod(0o755)
+    proc = subprocess.run(["bash", "tools/setup_l4t.sh"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env, "PYTHON": str(fake_py)})
+    assert proc.returncode == 1
+    assert f"no runtime lock requirements/lock-runtime-linux-{platform.machine()}-py39.txt" \
+        in proc.stderr and "lock-runtime-linux-aarch64-py310.txt" in proc.stderr

@@ -11,7 +11,7 @@ pair is one edge, counted three ways:
 - unplaceable: the imported module exists in the repository, but grimp (the graph library
   under import-linter) does not find it when it builds the graph of the importable packages,
   so no graph tool sees that edge.
-Layouts: "namespace" (setup.py maps kernels/, export/, ... to llara_kernels, ...) and
+Layouts: "namespace" (setup.py maps kernels/, export/, ... to llara_edge.kernels, ...) and
 "workspace" (each card folder is a distribution with its own package); detected from the tree.
 Prints a table (counts and the first offenders) and one JSON line last.
 """
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # component -> (layer, [(import name, folder of that package)]), lowest layer first
 LAYOUTS = {
     "namespace": {
-        "drivers": (0, [("llara_drivers", "hw_drivers")]),
-        "kernels": (0, [("llara_kernels", "kernels")]),
+        "drivers": (0, [("llara_edge.hw_drivers", "hw_drivers")]),
+        "kernels": (0, [("llara_edge.kernels", "kernels")]),
         "runtime": (1, [("llara_edge", "llara_edge")]),
         "export": (2, [("llara_export", "export")]),
         "bench": (3, [("llara_bench", "benchmarks")]),
@@ -50,7 +50,7 @@ def detect(root: Path) -> str:
 
 
 def modules(root: Path, layout: dict) -> dict[str, tuple[Path, str]]:
-    """module name -> (file, component); longest package prefix wins (llara_kernels)."""
+    """module name -> (file, component); longest package prefix wins (llara_edge.kernels)."""
     found: dict[str, tuple[Path, str]] = {}
     for comp, (_, packages) in layout.items():
         for name, folder in packages:

@@ -5,19 +5,24 @@
 #   bash tools/setup.sh                runtime + export toolchain, then exports the bundled tiny
 #                                      policy to artifacts/tiny-llara (the main job loads it)
 #   bash tools/setup.sh --dev          the same dependencies + test tools, no export (the tests
-#                                      build their own artifacts)
+#                                      build their own artifacts), and the robot profile in
+#                                      .venv-robot: the runtime lock only (no torch, no MuJoCo),
+#                                      the same llama.cpp wheel, the package (editable); the
+#                                      tests run the robot's commands in it
 #   bash tools/setup.sh --latest       resolve fresh versions instead of the lock, then rewrite
-#                                      the lock from what got installed (a deliberate upgrade:
-#                                      run the tests, then commit requirements/)
+#                                      the lock and the runtime lock from what got installed (a
+#                                      deliberate upgrade: run the tests, then commit requirements/)
 #   bash tools/setup.sh --rebuild-llama   rebuild the llama-cpp-python wheel even if cached
 #
 # Dependencies come from requirements/lock-linux-<machine>-py<X.Y>.txt (exact versions the tests
-# passed with), installed with --no-deps so nothing else is resolved. torch is pinned apart
-# (TORCH_VERSION; set TORCH_INDEX, e.g. https://download.pytorch.org/whl/cpu, to take the CPU
-# build from PyTorch's index instead of PyPI's default build). llama-cpp-python is built from its
-# sdist by tools/build_llama.py with portable flags (no -march=native, runtime CPU dispatch,
-# CUDA where nvcc and a GPU exist) and cached in ${XDG_CACHE_HOME:-~/.cache}/llara-edge/wheels,
-# keyed by version + flags, not in pip's cache. On a Jetson (L4T), tools/setup_l4t.sh does the
+# passed with), installed with --no-deps so nothing else is resolved; the robot profile's from
+# requirements/lock-runtime-linux-<machine>-py<X.Y>.txt (runtime.in at the same versions).
+# torch is pinned apart (TORCH_VERSION; set TORCH_INDEX, e.g.
+# https://download.pytorch.org/whl/cpu, to take the CPU build from PyTorch's index instead of
+# PyPI's default build). llama-cpp-python is built from its sdist by tools/build_llama.py with
+# portable flags (no -march=native, runtime CPU dispatch, CUDA where nvcc and a GPU exist) and
+# cached in ${XDG_CACHE_HOME:-~/.cache}/llara-edge/wheels, keyed by version + flags, not in
+# pip's cache. On a Jetson (L4T), tools/setup_l4t.sh does the
 # robot's set-up instead. Needs python3 (>= 3.10) with venv, a C/C++ compiler and cmake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +49,8 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 MACHINE=$(uname -m)
 PYVER=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 LOCK=requirements/lock-linux-${MACHINE}-py${PYVER/./}.txt
+RUNTIME_LOCK=requirements/lock-runtime-linux-${MACHINE}-py${PYVER/./}.txt
+ROBOT_VENV=.venv-robot
 LLAMA_VERSION=$(sed -n 's/^llama-cpp-python==//p' requirements/llama.txt)
 
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
@@ -70,18 +77,18 @@ install_system_packages() {
     "${missing[@]}" >/dev/null
 }
 
-install_llama() {
-  # Built (or taken from the project's cache) before anything that depends on it, so pip never
-  # compiles its own -march=native build to satisfy a requirement.
-  local wheel
-  wheel=$("$VENV/bin/python" tools/build_llama.py --version "$LLAMA_VERSION" "${REBUILD[@]}")
-  local have
-  have=$(cat "$VENV/share/llara-edge/llama-wheel" 2>/dev/null || true)
-  if [ "$have" != "$wheel" ] || ! "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
-    "${PIP[@]}" install --no-deps --force-reinstall "$wheel"
-    mkdir -p "$VENV/share/llara-edge"
-    cp "$(dirname "$wheel")/build.json" "$VENV/share/llara-edge/llama-build.json"
-    echo "$wheel" > "$VENV/share/llara-edge/llama-wheel"
+install_llama() {  # $1: the venv
+  # The portable wheel (LLAMA_WHEEL, built once or taken from the project's cache) goes in
+  # before anything that depends on it, so pip never compiles its own -march=native build to
+  # satisfy a requirement; its build record goes beside it (llara-edge doctor shows the flags).
+  local venv=$1 have
+  have=$(cat "$venv/share/llara-edge/llama-wheel" 2>/dev/null || true)
+  if [ "$have" != "$LLAMA_WHEEL" ] || ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+    "$venv/bin/python" -m pip --disable-pip-version-check -q install --no-deps \
+      --force-reinstall "$LLAMA_WHEEL"
+    mkdir -p "$venv/share/llara-edge"
+    cp "$(dirname "$LLAMA_WHEEL")/build.json" "$venv/share/llara-edge/llama-build.json"
+    echo "$LLAMA_WHEEL" > "$venv/share/llara-edge/llama-wheel"
   fi
 }
 
@@ -116,6 +123,35 @@ install_latest() {
   } > "$LOCK.part"
   mv "$LOCK.part" "$LOCK"
   echo "setup: wrote $LOCK"
+  "$VENV/bin/python" tools/lock_runtime.py
+}
+
+build_robot_venv() {
+  # What a robot installs (tools/setup_l4t.sh on a Jetson): the runtime lock alone, the same
+  # llama.cpp wheel, the runtime's components (drivers, kernels, runtime, and the benchmarks for
+  # `bench --quick`; never export) with --no-deps; tests/test_robot_profile.py runs doctor, verify,
+  # the real-robot loop and the bench in it. Rebuilt from scratch whenever the runtime lock or
+  # the package metadata changed (so it holds exactly the lock), else only checked.
+  if [ ! -f "$RUNTIME_LOCK" ]; then
+    echo "setup: no runtime lock for this platform ($RUNTIME_LOCK);" \
+         "write one with .venv/bin/python tools/lock_runtime.py" >&2
+    exit 1
+  fi
+  local stamp="$ROBOT_VENV/share/llara-edge/profile.sha256" want
+  local rpip=("$ROBOT_VENV/bin/python" -m pip --disable-pip-version-check -q)
+  want=$(cat "$RUNTIME_LOCK" pyproject.toml hw_drivers/pyproject.toml kernels/pyproject.toml \
+         benchmarks/pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x "$ROBOT_VENV/bin/llara-edge" ]; then
+    echo "setup: building the robot profile in $ROBOT_VENV from $RUNTIME_LOCK"
+    rm -rf "$ROBOT_VENV"
+    "$PY" -m venv "$ROBOT_VENV"
+    "${rpip[@]}" install --no-deps -r "$RUNTIME_LOCK"
+    "${rpip[@]}" install --no-deps -e hw_drivers -e kernels -e . -e benchmarks
+    mkdir -p "$(dirname "$stamp")"
+    echo "$want" > "$stamp"
+  fi
+  install_llama "$ROBOT_VENV"
+  "${rpip[@]}" check
 }
 
 install_system_packages
@@ -124,8 +160,10 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install -U pip setuptools wheel
 # torch first, alone: left to the resolver, `torch` would pull several GB of CUDA wheels.
 "${PIP[@]}" install "torch==${TORCH_VERSION}" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
-install_llama
+LLAMA_WHEEL=$("$VENV/bin/python" tools/build_llama.py --version "$LLAMA_VERSION" "${REBUILD[@]}")
+install_llama "$VENV"
 if [ "$LATEST" -eq 1 ]; then install_latest; else install_locked; fi
+[ "$DEV" -eq 0 ] || build_robot_venv
 
 if [ "$DEV" -eq 0 ]; then
   # Re-export only when the checkpoint is newer than the artifact's manifest.
@@ -135,4 +173,5 @@ if [ "$DEV" -eq 0 ]; then
     "$VENV/bin/llara-edge" export models/tiny-llara --out "$ART" --quant q8_0,q4_k_m --overwrite
   fi
 fi
-echo "setup: done ($("$VENV/bin/python" --version), venv at $VENV, lock $LOCK)"
+echo "setup: done ($("$VENV/bin/python" --version), venv at $VENV, lock $LOCK$([ "$DEV" -eq 0 ] \
+  || echo "; robot profile at $ROBOT_VENV, lock $RUNTIME_LOCK"))"

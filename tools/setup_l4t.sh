@@ -4,8 +4,11 @@
 #
 #   bash tools/setup_l4t.sh              the runtime: venv with JetPack's system site packages
 #                                        (tensorrt from python3-libnvinfer), the runtime lock
-#                                        (no torch), llama.cpp built with CUDA for the module's
-#                                        compute capability, the package (editable)
+#                                        requirements/lock-runtime-linux-<machine>-py<XY>.txt
+#                                        (no torch, no MuJoCo), llama.cpp built with CUDA for the
+#                                        module's compute capability and its build record (as
+#                                        tools/setup.sh writes it: doctor shows the flags), the
+#                                        package (editable)
 #   bash tools/setup_l4t.sh --dry-run    print the plan and every command, run nothing
 #   bash tools/setup_l4t.sh --rebuild-llama
 #
@@ -31,7 +34,8 @@ done
 
 PY=${PYTHON:-python3}
 VENV=.venv
-LOCK=requirements/lock-runtime-linux-aarch64.txt
+PYVER=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
+LOCK=requirements/lock-runtime-linux-$(uname -m)-py${PYVER}.txt  # JetPack 6: aarch64, py310
 LLAMA_VERSION=$(sed -n 's/^llama-cpp-python==//p' requirements/llama.txt)
 
 run() {  # print, then run unless --dry-run
@@ -52,6 +56,11 @@ fi
 echo "setup_l4t: tensorrt: $L4T_TENSORRT"
 echo "setup_l4t: onnxruntime: $L4T_ONNXRUNTIME"
 echo "setup_l4t: torch: $L4T_TORCH"
+if [ ! -f "$LOCK" ]; then
+  echo "setup_l4t: no runtime lock $LOCK for this machine and $PY (JetPack 6's python3 3.10" \
+       "uses requirements/lock-runtime-linux-aarch64-py310.txt)" >&2
+  [ "$DRY" -eq 1 ] || exit 1
+fi
 
 if [ "$DRY" -eq 0 ] && ! "$PY" -c 'import tensorrt' 2>/dev/null; then
   echo "setup_l4t: JetPack's tensorrt is not importable by $PY: sudo apt install" \
@@ -78,11 +87,18 @@ fi
 # JetPack's GCC accepts; it prints the wheel path alone on stdout.
 echo "+ $VENV/bin/python tools/build_llama.py --version $LLAMA_VERSION --cuda on" \
      "--cuda-arch $L4T_CUDA_ARCH ${REBUILD[*]}"
+WHEEL="<wheel dir>/llama_cpp_python-${LLAMA_VERSION}-<tag>.whl"  # build_llama.py tells, unless --dry-run
 if [ "$DRY" -eq 0 ]; then
   WHEEL=$("$VENV/bin/python" tools/build_llama.py --version "$LLAMA_VERSION" --cuda on \
           --cuda-arch "$L4T_CUDA_ARCH" "${REBUILD[@]}")
-  run "${PIP[@]}" --force-reinstall "$WHEEL"
 fi
+run "${PIP[@]}" --force-reinstall "$WHEEL"
+# The build record beside the venv, as tools/setup.sh writes it (llara_edge.llama_lib reads it:
+# doctor reports the flags the installed llama.cpp was built with).
+run mkdir -p "$VENV/share/llara-edge"
+run cp "$(dirname "$WHEEL")/build.json" "$VENV/share/llara-edge/llama-build.json"
+echo "+ echo $WHEEL > $VENV/share/llara-edge/llama-wheel"
+[ "$DRY" -eq 1 ] || echo "$WHEEL" > "$VENV/share/llara-edge/llama-wheel"
 run "${PIP[@]}" -e .
 run "$VENV/bin/llara-edge" doctor
 echo "setup_l4t: done$([ "$DRY" -eq 1 ] && echo ' (dry run: nothing was run)')." \

@@ -1,5 +1,9 @@
 """Latency suite: every runner side by side on the same simulator frames, in one process.
 
+Frames: the MuJoCo simulator's (export.frames.sim_frames), or with `recording` (and `task`)
+the frames of a file-camera recording prompted as `llara-edge run --task` does: a robot has
+no MuJoCo (the `sim` extra), so there the bench runs on recorded frames.
+
     python -m llara_bench.bench_latency [--quick] [--runners SPEC ...] [--out DIR]
     (also `llara-edge bench latency`)
 
@@ -62,6 +66,8 @@ class LatencyConfig:
     warmup: int = 2
     steps: int = 24
     frame_size: tuple[int, int] = (320, 240)
+    recording: Path | None = None  # file-camera recording instead of simulator frames
+    task: str = ""  # the instruction prompted with recorded frames
     threads: int = 0  # 0: os.cpu_count()
     max_new_tokens: int = 256  # LLaRA's evaluation budget, for every runner
     cold_start: bool = True
@@ -84,6 +90,8 @@ class LatencyConfig:
                 raise ConfigError(f"{name} {getattr(self, name)!r} is not among the runners")
         if self.frames < 1 or self.steps < 1 or self.warmup < 0:
             raise ConfigError("frames and steps must be >= 1, warmup >= 0")
+        if (self.recording is not None) != bool(self.task.strip()):
+            raise ConfigError("recorded frames need both a recording and the task text")
         twin = self.free_twin
         if twin is not None and twin not in self.runners:
             object.__setattr__(self, "runners", (*self.runners, twin))
@@ -269,16 +277,30 @@ def _machine(threads: int) -> dict:
             "python": platform.python_version(), "versions": versions}
 
 
+def bench_frames(cfg: LatencyConfig) -> list:
+    """The measured (frame, prompt) cases: recorded when `cfg.recording`, else simulated."""
+    from importlib.util import find_spec
+
+    from llara_export.frames import recorded_frames, sim_frames
+
+    if cfg.recording is not None:
+        return recorded_frames(cfg.recording, cfg.task, cfg.frames, *cfg.frame_size)
+    if find_spec("mujoco") is None:
+        raise ConfigError("the latency bench renders its frames with the MuJoCo simulator (the "
+                          "`sim` extra), which is not installed here (a robot): give "
+                          "--recording FILE (what the file camera reads) and --task TEXT")
+    return sim_frames(cfg.frames, *cfg.frame_size)
+
+
 def run_latency(cfg: LatencyConfig, say: Say = lambda m: None) -> dict:
     """The whole latency suite (module docstring); returns the results dict."""
     from llara_bench import bench_big, jetson, membw, roofline
     from llara_bench.bench_models import tiny_artifact
-    from llara_export.frames import sim_frames
 
+    frames = bench_frames(cfg)  # first: a bad recording or a missing simulator fails fast
     machine = _machine(cfg.n_threads)  # load average before the run: other processes
     artifact = cfg.artifact or tiny_artifact(cfg.checkpoint, cfg.cache_dir, say)
     ctx = BenchContext(artifact, cfg.checkpoint, cfg.n_threads, cfg.max_new_tokens)
-    frames = sim_frames(cfg.frames, *cfg.frame_size)
     say(f"loading {len(cfg.runners)} runners ({cfg.n_threads} threads)")
     runners = [make_runner(spec, ctx) for spec in cfg.runners]
     try:

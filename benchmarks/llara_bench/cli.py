@@ -1,12 +1,13 @@
 """`llara-edge bench latency|accuracy|report [--gate] [--quick]`: benchmarks as gates.
 
 - latency: every backend/variant and both baselines side by side on the same frames
-  (benchmarks/llara_bench/bench_latency.py); accuracy: parity of every artifact variant and
-  closed-loop success in the simulator (benchmarks/llara_bench/bench_accuracy.py); report: both,
-  then JSON + PNG plots under --out (default docs/figures/bench) and docs/benchmarks.md (--md).
-- --gate checks benchmarks/llara_bench/gates.toml (or --gates FILE) and exits 1 on a breach,
-  printing which gate and by how much; --quick is the reduced CI run (tiny model, few
-  frames/seeds).
+  (benchmarks/bench_latency.py); accuracy: parity of every artifact variant and closed-loop
+  success in the simulator (benchmarks/bench_accuracy.py); report: both, then JSON + PNG plots
+  under --out (default docs/figures/bench) and docs/benchmarks.md (--md).
+- --gate checks benchmarks/gates.toml (or --gates FILE) and exits 1 on a breach, printing
+  which gate and by how much; --quick is the reduced CI run (tiny model, few frames/seeds).
+- latency --recording FILE --task TEXT measures on a file-camera recording prompted as
+  `llara-edge run --task TEXT` does, instead of simulator frames (a robot has no MuJoCo).
 - --delay S slows the candidate by S seconds per step and --degrade QTYPE makes a llama.cpp
   quantisation such as q2_k the candidate: deliberately degraded runs that must trip gates.
 - latency --shaped CKPT=ARTIFACT (repeat with other LLM depths): the "7B-shaped" mode on
@@ -46,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-hf", action="store_true",
                         help="latency: no HF generate baseline (automatic where torch is "
                              "not installed, e.g. on a robot)")
+    parser.add_argument("--recording", type=Path,
+                        help="latency: frames from this file-camera recording (.npz, PNG "
+                             "directory, video) instead of the simulator's (a robot has none)")
+    parser.add_argument("--task", help="latency: the instruction prompted with --recording")
     parser.add_argument("--delay", type=float, default=0.0, help="slow the candidate (s/step)")
     parser.add_argument("--degrade", help="make this llama.cpp quantisation the candidate")
     parser.add_argument("--episodes", type=int, help="closed-loop seeds per family and level")
@@ -92,7 +97,8 @@ def _latency(args) -> dict:
     runners = tuple(args.runners or cfg.runners)
     runners = runners if cand in runners else (cand, *runners)
     cfg = replace(cfg, artifact=artifact, candidate=cand, runners=runners,
-                  steps=args.steps or cfg.steps)
+                  steps=args.steps or cfg.steps, recording=args.recording,
+                  task=args.task or "")
     return run_latency(cfg, _say)
 
 

@@ -1,18 +1,23 @@
-"""Simulator frames and LLaRA prompts for parity checks and INT8 calibration.
+"""Simulator (or recorded) frames and LLaRA prompts for parity checks, INT8 calibration and
+the latency bench.
 
 Contract:
     sim_frames(k, width=320, height=240, seed=0) -> list[ParityCase]
+    recorded_frames(path, task, k, width=320, height=240) -> list[ParityCase]
     ParityCase(rgb (H, W, 3) uint8, user_text str, name str)
 
-Cases cycle over the pick-and-place task families and levels of llara_edge.sim with
+Simulator cases cycle over the pick-and-place task families and levels of llara_edge.sim with
 seeds seed, seed+1, ...; each prompt is the D-inBC prompt the policy sees (objects inlined
 with their boxes from the simulator's oracle), so parity is measured on the inputs the
-exported policy will really get.
+exported policy will really get. Recorded cases are the first k frames of a file-camera
+recording (.npz, PNG directory or video; from the start again when it has fewer), each with
+the prompt `llara-edge run --task TASK` sends on a real robot: no MuJoCo needed (a robot).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -56,3 +61,18 @@ def sim_frames(k: int, width: int = 320, height: int = 240, seed: int = 0) -> li
     finally:
         env.close()
     return cases
+
+
+def recorded_frames(path: str | Path, task: str, k: int, width: int = 320,
+                    height: int = 240) -> list[ParityCase]:
+    """k (frame, prompt) cases from a recording, prompted as a real robot's first decision."""
+    from llara_drivers.camera_base import CameraConfig, make_camera
+    from llara_edge.robot.policy_io import N_LLARVA_JOINTS, TaskPrompter
+
+    if k < 1:
+        raise ConfigError(f"need at least one frame, got {k}")
+    text = TaskPrompter(task)(np.zeros(N_LLARVA_JOINTS), [])
+    config = CameraConfig(kind="file", path=str(path), width=width, height=height, loop=True)
+    with make_camera(config) as camera:
+        return [ParityCase(camera.read().color.copy(), text, f"{Path(path).name}/{i}")
+                for i in range(k)]

@@ -25,7 +25,7 @@ import numpy as np
 
 from llara_edge.decoding.constrained_decode import decode_greedy
 from llara_edge.errors import ArtifactError, ConfigError
-from llara_export.models.llava import IMAGE_TOKEN_INDEX
+from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
 from llara_export.onnx_common import ONNX_FILES, ort_session, past_names, present_names
 
 

@@ -43,6 +43,7 @@ from llara_edge.formats.prompt import (
 )
 from llara_edge.formats.templates import (
     IMAGE_TOKEN,
+    IMAGE_TOKEN_INDEX,
     LLAVA_V1,
     TEMPLATES,
     VICUNA_V1,
@@ -59,6 +60,7 @@ __all__ = [
     "DETECTION_PROMPTS",
     "FORMAT_PROMPTS",
     "IMAGE_TOKEN",
+    "IMAGE_TOKEN_INDEX",
     "LLAVA_V1",
     "LOCALIZATION_PROMPTS",
     "TEMPLATES",

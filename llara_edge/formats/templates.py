@@ -10,7 +10,7 @@ Contract: `build_prompt(template, user_text, answer=None)` returns exactly what 
 LLaVA treats an empty message like a missing one ("USER:" with no separator after it); that
 quirk is kept. The image stays a text tag inside the user text: `<image>` (stock LLaVA,
 LLARVA) or `<image0>`, `<image1>`, ... (LLaRA); `split_image_tags` cuts a prompt where the
-embeddings of image i go.
+embeddings of image i go. Tokenised, each tag is one IMAGE_TOKEN_INDEX (-200).
 
 Sources: haotian-liu/LLaVA `llava/conversation.py` (conv_vicuna_v1, conv_llava_v1,
 Conversation.get_prompt) and `llava/constants.py` (DEFAULT_IMAGE_TOKEN); LostXine/LLaRA
@@ -101,6 +101,9 @@ def build_prompt(
 
 # llava/constants.py DEFAULT_IMAGE_TOKEN.
 IMAGE_TOKEN = "<image>"
+# llava/constants.py IMAGE_TOKEN_INDEX: the id that stands for one image in LLaVA prompt ids
+# (tokenizer_image_token), replaced by that image's embeddings before the LLM sees them.
+IMAGE_TOKEN_INDEX = -200
 # LLaRA train-llava/llava/mm_utils.py tokenizer_image_token: `<image>` and `<imageN>`.
 IMAGE_TAG_RE = re.compile(r"<image\d*?>")
 # llava/constants.py IMAGE_TOKEN_INDEX: the id an image tag becomes in the prompt's token ids

@@ -58,12 +58,12 @@ from llara_edge.decoding.prompt_lookup import PromptLookup, PromptLookupConfig, 
 from llara_edge.decoding.step_header import StepHeader
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
+    IMAGE_TOKEN_INDEX,
     next_step_number,
     one_image_prompt,
     parse_llara_first_step,
     parse_llarva_answer,
 )
-from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
 from llara_edge.runtime.artifact import Artifact
 from llara_edge.runtime.config import RuntimeConfig
 from llara_kernels.masked_argmax import masked_argmax

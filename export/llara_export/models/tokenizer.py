@@ -1,4 +1,4 @@
-"""LLaMA sentencepiece tokenizer with LLaVA's image-token handling (sentencepiece only).
+"""LLaMA sentencepiece tokenizer with LLaVA's image-token handling.
 
 Contract:
     tok = SpmTokenizer.from_dir(checkpoint_dir)        # tokenizer.model (+ tokenizer_config.json)
@@ -14,6 +14,9 @@ one IMAGE_TOKEN_INDEX (-200) and the images are consumed in tag order.
 `decode` drops BOS/EOS/UNK/PAD and ids outside the sentencepiece vocabulary (llava-hf's added
 `<image>` / `<pad>`), as `batch_decode(..., skip_special_tokens=True)`; when the checkpoint's
 tokenizer_config.json sets `clean_up_tokenization_spaces`, HF's clean-up is applied too.
+
+sentencepiece (the export extra) is imported only where a model is loaded or trained, so this
+module imports on a robot, which reads the vocabulary from the GGUF instead (gguf_tokenizer).
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-
-import sentencepiece as spm
 
 from llara_edge.errors import ArtifactError
 from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN_INDEX
@@ -40,6 +41,8 @@ class SpmTokenizer:
         self.model_file = Path(model_file)
         if not self.model_file.is_file():
             raise ArtifactError(f"tokenizer model not found: {self.model_file}")
+        import sentencepiece as spm
+
         self.sp = spm.SentencePieceProcessor()
         try:
             self.sp.Load(str(self.model_file))
@@ -133,6 +136,8 @@ def train_spm(
     texts: list[str], out_dir: str | Path, vocab_size: int = 600, **overrides: object
 ) -> SpmTokenizer:
     """Train a small LLaMA-style sentencepiece model into out_dir/tokenizer.model."""
+    import sentencepiece as spm
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = {**LLAMA_SPM_SETTINGS, **overrides}
