@@ -29,7 +29,6 @@ candidate: the deliberately degraded run the gate tests use.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from llara_bench.runners import same_action
 from llara_edge.errors import ConfigError, ParseError
+from llara_edge.runtime.config import usable_cpus
 
 Say = Callable[[str], None]
 UNIQUE_ACTION_FAMILIES = ("visual_manipulation", "rotate")
@@ -65,7 +65,7 @@ class AccuracyConfig:
 
     @property
     def n_threads(self) -> int:
-        return self.threads or os.cpu_count() or 1
+        return self.threads or usable_cpus()  # RuntimeConfig's meaning of 0
 
     @classmethod
     def quick_config(cls, **overrides) -> AccuracyConfig:

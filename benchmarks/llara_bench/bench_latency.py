@@ -47,6 +47,7 @@ from llara_bench.runners import StepRecord, in_stage_order, same_action
 from llara_bench.specs import BenchContext, free_twin, make_runner, parse_spec
 from llara_bench.stats import stage_summaries, summarize
 from llara_edge.errors import ConfigError
+from llara_edge.runtime.config import usable_cpus
 
 Say = Callable[[str], None]
 DEFAULT_RUNNERS = ("gguf:q4_k_m", "gguf:q4_k_m+draft=0", "gguf:q4_k_m+kv=q8_0", "gguf:q8_0",
@@ -68,7 +69,7 @@ class LatencyConfig:
     frame_size: tuple[int, int] = (320, 240)
     recording: Path | None = None  # file-camera recording instead of simulator frames
     task: str = ""  # the instruction prompted with recorded frames
-    threads: int = 0  # 0: os.cpu_count()
+    threads: int = 0  # 0: every CPU this process may run on (as RuntimeConfig)
     max_new_tokens: int = 256  # LLaRA's evaluation budget, for every runner
     cold_start: bool = True
     cold_start_steps: int = 3
@@ -103,7 +104,7 @@ class LatencyConfig:
 
     @property
     def n_threads(self) -> int:
-        return self.threads or os.cpu_count() or 1
+        return self.threads or usable_cpus()  # RuntimeConfig's meaning of 0
 
     @classmethod
     def quick_config(cls, **overrides) -> LatencyConfig:

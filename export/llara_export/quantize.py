@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError, ConfigError
+from llara_edge.runtime.config import usable_cpus
 
 # name -> llama.cpp enum llama_ftype (include/llama.h LLAMA_FTYPE_MOSTLY_*)
 QUANT_TYPES: dict[str, int] = {
@@ -59,7 +60,7 @@ def quantize_gguf(src: str | Path, dst: str | Path, qtype: str, threads: int = 0
         raise ArtifactError(f"GGUF to quantise not found: {src}")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = QUANT_TYPES[qtype]
-    params.nthread = threads
+    params.nthread = threads or usable_cpus()  # RuntimeConfig's meaning of 0
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if rc != 0 or not dst.is_file():
         dst.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ The reference is the artifact's SOURCE checkpoint (config.checkpoint, else the m
 source path; CLIP directory from the manifest), loaded in float32 on CPU. Its weight,
 config and tokenizer files must hash to the manifest's source sha256: an artifact is
 compared only with the checkpoint it was exported from (ArtifactError otherwise).
-Inputs and outputs are NumPy (float32); torch.set_num_threads(config.threads) when given.
+Inputs and outputs are NumPy (float32); torch.set_num_threads(config.n_threads).
 When the LLM is "torch" too, the vision engine shares the backend's model.
 """
 
@@ -43,8 +43,7 @@ def load_reference(artifact, config) -> TorchReferenceBackend:
     path = config.checkpoint or source.get("checkpoint")
     if not path:
         raise ArtifactError(f"the manifest of {artifact.root} names no source checkpoint")
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(config.n_threads)
     clip_dir = None if config.checkpoint else source.get("clip_dir")
     model, tok, info = load_checkpoint(path, clip_dir, torch.float32)
     digest = source_hash([*info.weight_files, info.path / "config.json", tok.model_file])

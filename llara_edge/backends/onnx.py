@@ -90,7 +90,7 @@ class OrtRunner:
             log.warning("onnxruntime lacks %s for %s: running on %s", self.fallback,
                         Path(path).name, [p if isinstance(p, str) else p[0] for p in providers])
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = config.threads
+        opts.intra_op_num_threads = config.n_threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see module note

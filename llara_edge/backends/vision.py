@@ -8,16 +8,16 @@ Contract (base.VisionEngine): engine.encode(frame uint8 (H, W, 3), timings) -> f
   kernels.projector.project (drop CLS, GEMM + bias + erf GELU, GEMM + bias) written into one
   float32 (N, hidden) buffer owned by the engine and reused every step; the gguf backend
   points its llama_batch at that buffer, so the projector writes the LLM input directly.
-  The returned array IS that buffer: it is overwritten by the next encode. With
-  config.threads set, the projector's numba epilogues run on that many threads and its two
-  GEMMs on NumPy's BLAS limited to as many (threadpoolctl, process-wide, at load): a BLAS
+  The returned array IS that buffer: it is overwritten by the next encode. The projector's
+  numba epilogues run on config.n_threads threads and its two GEMMs on NumPy's BLAS limited
+  to as many (threadpoolctl, process-wide, at load): a BLAS
   pool wider than the engine's share of cores is woken every step and waits a scheduler
   slice for busy cores (docs/runtime.md: 24-43 ms per step measured here). A projector
   under BLAS_PARALLEL_MIN_MACS per frame gets ONE BLAS thread: OpenBLAS workers spin after
   each GEMM and take the cores the LLM's prefill needs next (tiny-llara on 2 cores: a numpy
   GEMM before a torch workload made it 2-4x slower; the onnx+fused step was 60 ms vs 19 ms
   with ONNX vision). LLaVA-1.5's projector (576 x (1024 x 4096 + 4096 x 4096) = 12 G MACs)
-  keeps config.threads.
+  keeps config.n_threads.
 - "native": the LLM backend's own encode_image (gguf: llama.cpp's clip on the mmproj, with
   the 0.3.36 defect described in backends/gguf.py; onnx: vision.onnx; trt: its engine).
 ("torch" lives in backends/torch_backend.py.)
@@ -89,11 +89,11 @@ def load_projector(path, default_drop: int):
 class FusedOnnxVision(VisionEngine):
     name = "onnx+fused"
 
-    def __init__(self, runner, weights, drop: int, backend: Backend, threads: int = 0):
+    def __init__(self, runner, weights, drop: int, backend: Backend, threads: int = 1):
         from llara_kernels.projector import ProjectorWorkspace
 
         self.runner, self.weights, self.drop = runner, weights, drop
-        self.threads = threads  # numba threads of the projector epilogue (0: numba's default)
+        self.threads = threads  # numba threads of the projector epilogue (config.n_threads)
         _check_width(weights.dims[2], backend, "projector.safetensors")
         n_rows = runner.outputs["features"][0][0]
         if isinstance(n_rows, int) and n_rows > drop:
@@ -108,14 +108,13 @@ class FusedOnnxVision(VisionEngine):
 
         runner = OrtRunner(artifact.onnx("vision_features"), config)
         weights, drop = load_projector(artifact.onnx("projector"), artifact.drop_cls)
-        engine = cls(runner, weights, drop, backend, config.threads)
+        engine = cls(runner, weights, drop, backend, config.n_threads)
         rows = len(engine._out) or 576  # dynamic row count: LLaVA-1.5's 24 x 24 patches
         c, h, d = weights.dims
         small = rows * (c * h + h * d) < BLAS_PARALLEL_MIN_MACS
-        if config.threads or small:
-            from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits
 
-            threadpool_limits(limits=1 if small else config.threads, user_api="blas")
+        threadpool_limits(limits=1 if small else config.n_threads, user_api="blas")
         return engine
 
     def encode(self, frame: np.ndarray, timings: dict[str, float]) -> np.ndarray:
@@ -129,10 +128,9 @@ class FusedOnnxVision(VisionEngine):
         feats = self.runner({"frame": frame})["features"]  # (N + drop, C)
         t2 = time.perf_counter()
         n = feats.shape[0] - self.drop
-        if self.threads:
-            # per call: numba's thread count is thread-local; a parallel region wider than the
-            # engine's share of cores waits a scheduler slice for a busy core (~40 ms measured)
-            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+        # per call: numba's thread count is thread-local; a parallel region wider than the
+        # engine's share of cores waits a scheduler slice for a busy core (~40 ms measured)
+        numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
         if self._out.shape[0] != n:
             self._out = np.empty((n, self.weights.dims[2]), dtype=np.float32)
             self._workspace = ProjectorWorkspace(n, self.weights)

@@ -65,44 +65,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    """The runtime's engines (RuntimeConfig fields; defaults are RuntimeConfig's own)."""
-    from llara_edge.runtime.config import CACHE_TYPES_K, NUMBERINGS, PROVIDERS, RuntimeConfig
+    """The runtime's engines: one option per RuntimeConfig CLI field (cli/options.py)."""
+    from llara_edge.cli.options import add_options
+    from llara_edge.runtime.config import RuntimeConfig
 
-    d = RuntimeConfig()
     g = parser.add_argument_group("runtime", "engines of the exported artifact (docs/runtime."
                                   "md); --policy torch-reference keeps --max-new-tokens only")
-    g.add_argument("--llm", default=d.llm, help="LLM backend: gguf, onnx, trt, torch")
-    g.add_argument("--vision", default=d.vision,
-                   help="vision engine: onnx, onnx+fused, torch, native")
-    g.add_argument("--variant", default=d.variant, help="GGUF variant of the artifact")
-    g.add_argument("--threads", type=int, default=d.threads, help="CPU threads (0: all)")
-    g.add_argument("--gpu-layers", type=int, default=d.gpu_layers,
-                   help="llama.cpp layers offloaded to a GPU (a CUDA build of llama.cpp)")
-    g.add_argument("--providers", default=",".join(d.providers),
-                   help=f"ONNX Runtime providers in preference order, from {PROVIDERS}")
-    g.add_argument("--cache-type-k", default=d.cache_type_k, choices=CACHE_TYPES_K,
-                   help="llama.cpp K-cache type")
-    g.add_argument("--draft-tokens", type=int, default=d.draft_tokens,
-                   help="prompt-lookup draft length (0: off)")
-    g.add_argument("--n-ctx", type=int, default=d.n_ctx, help="KV-cache positions")
-    g.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
-    g.add_argument("--numbering", default=d.numbering, choices=NUMBERINGS,
-                   help="LLaRA answers' 'Step k:' header: numbered from the history, none, "
-                   "or the model's choice (checkpoints trained on both)")
+    add_options(g, RuntimeConfig)
 
 
 def runtime_config(args: argparse.Namespace):
     """RuntimeConfig from the runtime arguments (validated there: ConfigError)."""
+    from llara_edge.cli.options import values
     from llara_edge.robot.policy_io import N_LLARVA_JOINTS
     from llara_edge.runtime.config import RuntimeConfig
 
-    providers = tuple(p.strip() for p in args.providers.split(",") if p.strip())
-    return RuntimeConfig(llm=args.llm, vision=args.vision, variant=args.variant,
-                         threads=args.threads, gpu_layers=args.gpu_layers,
-                         providers=providers, cache_type_k=args.cache_type_k,
-                         draft_tokens=args.draft_tokens, n_ctx=args.n_ctx,
-                         max_new_tokens=args.max_new_tokens, n_joints=N_LLARVA_JOINTS,
-                         numbering=args.numbering)
+    return RuntimeConfig(**values(args, RuntimeConfig), n_joints=N_LLARVA_JOINTS)
 
 
 def robot_config(args: argparse.Namespace):

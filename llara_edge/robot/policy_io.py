@@ -107,7 +107,7 @@ def describe_runtime(policy: RuntimeTextPolicy) -> str:
     p = policy.policy
     cfg, art = p.config, p.artifact
     return (f"{policy.name} from {art.root} (format {art.policy_format}, manifest sha256 "
-            f"{art.manifest_sha256[:12]}; threads {cfg.threads or 'engine default'}, "
+            f"{art.manifest_sha256[:12]}; threads {cfg.n_threads}, "
             f"gpu_layers {cfg.gpu_layers}, providers {','.join(cfg.providers)}, K cache "
             f"{cfg.cache_type_k}, drafts {cfg.draft_tokens}, numbering {cfg.numbering})")
 

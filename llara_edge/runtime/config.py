@@ -1,47 +1,20 @@
 """RuntimeConfig: which engines run a policy and how it decodes (validated on construction).
 
-Fields:
-    llm          LLM backend name ("gguf", "onnx", "trt", "torch"; backends.base registry)
-    vision       vision engine ("onnx": vision.onnx frame -> embeddings; "onnx+fused":
-                 vision_features.onnx + kernels.projector into the LLM input buffer;
-                 "torch": the source checkpoint's CLIP + projector; "native": the LLM
-                 backend's own encode_image, for gguf the mmproj through llama.cpp's clip,
-                 which in llama-cpp-python 0.3.36 drops patch 0 and keeps CLS: never default)
-    variant      GGUF file of the manifest's "llm" table: "f16", "q8_0", "q4_k_m", ...
-    constrained  True: grammar-constrained jump-forward decoding; False: free greedy + the
-                 strict parser (ParseError propagates)
-    grammar      answer grammar kind (kernels.answer_grammars.GRAMMARS); None: from the
-                 policy format ("llara" -> "llara", "llarva" -> "llarva")
-    object_names restrict grammar names to these (None: any name LLaRA's pattern accepts)
-    threads      CPU threads of the engines (0: the engine's default)
-    n_ctx        KV-cache positions
-    providers    ONNX Runtime execution providers in preference order ("tensorrt", "cuda",
-                 "cpu"); unavailable ones are skipped, CPU is always appended as fallback
-    gpu_layers   llama.cpp layers offloaded to a GPU (0: CPU only)
-    cache_type_k llama.cpp's K-cache type (gguf backend; llama.cpp's --cache-type-k): "f16"
-                 (default, llama.cpp's too), "q8_0", "bf16" or "f32". The V cache stays f16
-                 (a quantised V needs flash attention). q8_0 halves a 1-token extend on CPU
-                 but changed 2 of 6 test actions of tiny-llara vs the reference, so it is
-                 opt-in (docs/runtime.md, "K cache")
-    max_new_tokens  decoding budget per step (answer tokens)
-    numbering    LLaRA answers' "Step k: " header: "numbered" (k = 1 + the steps in the
-                 prompt's history, as LLaRA writes it), "unnumbered" (no header, as the
-                 action-prediction auxiliary answers), "either" (the model chooses; for
-                 checkpoints trained on both). The parser reads every form the same
-    max_steps    step numbers the LLaRA grammar admits (1..max_steps; one compile serves all)
-    draft_tokens speculative decoding from prompt lookup (kernels.prompt_lookup): up to this
-                 many answer tokens drafted from the task text and verified in one pass
-                 (constrained decoding only; 0: off). Same tokens, fewer passes.
-    n_joints     LLARVA joints
-    checkpoint   source checkpoint for the torch engines (None: the manifest's path)
-    grammar_cache_dir  compiled grammars are cached here (None: memory only)
-    engine_cache_dir   TensorRT plans are built and cached here (trt backend)
+Every field is documented once, in its `opt(...)` help below: that text is also the help of
+the command line's option (`llara_edge.cli.options` makes the options of `llara-edge run` from
+these fields, `--threads` for `threads`, ...; fields with `cli=False` have none).
+
+Threads have one meaning in every engine: `threads` is the number of CPU threads each engine
+(llama.cpp decode and batch, onnxruntime's intra-op pool, the fused projector's numba
+epilogue and BLAS, torch) runs on; 0 means every CPU this process may run on
+(`os.sched_getaffinity`, so a container's or `taskset`'s CPU set, not the host's count).
+Engines read `config.n_threads`, the resolved number, never `threads` itself.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llara_edge.errors import ConfigError
@@ -56,27 +29,61 @@ CACHE_TYPES_K = tuple(GGML_TYPES_K)  # ("f16", "q8_0", "bf16", "f32")
 _CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llara-edge"
 
 
+def opt(default, help: str, cli: bool = True, choices: tuple | None = None, **kw):
+    """A RuntimeConfig field with its documentation (the CLI option's help too)."""
+    return field(default=default, metadata={"help": help, "cli": cli, "choices": choices}, **kw)
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
-    llm: str = "gguf"
-    vision: str = "onnx"
-    variant: str = "q4_k_m"
-    constrained: bool = True
-    grammar: str | None = None
-    object_names: tuple[str, ...] | None = None
-    threads: int = 0
-    n_ctx: int = 2048
-    providers: tuple[str, ...] = ("cpu",)
-    gpu_layers: int = 0
-    cache_type_k: str = "f16"
-    max_new_tokens: int = 256
-    numbering: str = "numbered"
-    max_steps: int = 32
-    draft_tokens: int = 16
-    n_joints: int = 7
-    checkpoint: Path | None = None
-    grammar_cache_dir: Path | None = _CACHE_ROOT / "grammars"
-    engine_cache_dir: Path = _CACHE_ROOT / "engines"
+    llm: str = opt("gguf", "LLM backend (backends.base registry): gguf, onnx, trt; torch "
+                   "with llara-edge-export installed")
+    vision: str = opt("onnx", "vision engine: onnx (vision.onnx frame -> embeddings), "
+                      "onnx+fused (vision_features.onnx + the fused projector kernel into the "
+                      "LLM input buffer), native (the LLM backend's own image encoder; for "
+                      "gguf the mmproj through llama.cpp's clip, which in llama-cpp-python "
+                      "0.3.36 drops patch 0 and keeps CLS: never the default), torch")
+    variant: str = opt("q4_k_m", "GGUF file of the manifest's \"llm\" table: f16, q8_0, "
+                       "q4_k_m, ...")
+    constrained: bool = opt(True, "grammar-constrained jump-forward decoding (False: free "
+                            "greedy + the strict parser, whose ParseError propagates)",
+                            cli=False)
+    grammar: str | None = opt(None, "answer grammar kind (decoding.answer_grammars.GRAMMARS); "
+                              "None: the policy format's", cli=False)
+    object_names: tuple[str, ...] | None = opt(
+        None, "restrict grammar names to these (None: any name LLaRA's pattern accepts)",
+        cli=False)
+    threads: int = opt(0, "CPU threads of each engine (0: every CPU this process may run on)")
+    n_ctx: int = opt(2048, "KV-cache positions")
+    providers: tuple[str, ...] = opt(
+        ("cpu",), "ONNX Runtime execution providers in preference order; unavailable ones "
+        "are skipped, CPU is always appended as the fallback", choices=PROVIDERS)
+    gpu_layers: int = opt(0, "llama.cpp layers offloaded to a GPU (a CUDA build of llama.cpp; "
+                          "0: CPU only)")
+    cache_type_k: str = opt(
+        "f16", "llama.cpp's K-cache type (--cache-type-k). The V cache stays f16 (a quantised "
+        "V needs flash attention). q8_0 halves a 1-token extend on CPU but changed 2 of 6 test "
+        "actions of tiny-llara vs the reference, so it is opt-in (docs/runtime.md, K cache)",
+        choices=CACHE_TYPES_K)
+    max_new_tokens: int = opt(256, "decoding budget per step (answer tokens)")
+    numbering: str = opt(
+        "numbered", "LLaRA answers' 'Step k: ' header: numbered (k = 1 + the steps in the "
+        "prompt's history, as LLaRA writes it), unnumbered (no header, as the action-"
+        "prediction auxiliary answers), either (the model chooses; checkpoints trained on "
+        "both). The parser reads every form the same", choices=NUMBERINGS)
+    max_steps: int = opt(32, "step numbers the LLaRA grammar admits (1..max_steps; one "
+                         "compile serves all)", cli=False)
+    draft_tokens: int = opt(16, "prompt-lookup speculation (decoding.prompt_lookup): up to "
+                            "this many answer tokens drafted from the task text and verified "
+                            "in one pass (constrained decoding only; 0: off). Same tokens, "
+                            "fewer passes")
+    n_joints: int = opt(7, "LLARVA joints", cli=False)
+    checkpoint: Path | None = opt(None, "source checkpoint for the torch engines (None: the "
+                                  "manifest's path)", cli=False)
+    grammar_cache_dir: Path | None = opt(_CACHE_ROOT / "grammars", "compiled grammars are "
+                                         "cached here (None: memory only)", cli=False)
+    engine_cache_dir: Path = opt(_CACHE_ROOT / "engines", "TensorRT plans are built and cached "
+                                 "here (trt backend)", cli=False)
 
     def __post_init__(self) -> None:
         for name in ("llm", "vision", "variant"):
@@ -109,5 +116,14 @@ class RuntimeConfig:
 
     @property
     def n_threads(self) -> int:
-        """Threads for engines that need an explicit count (llama.cpp)."""
-        return self.threads or os.cpu_count() or 1
+        """The CPU threads every engine runs on: `threads`, or with 0 every CPU this process
+        may run on (its affinity mask: a container's or taskset's CPU set)."""
+        return self.threads or usable_cpus()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (sched_getaffinity where the OS has it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
