@@ -121,8 +121,8 @@ def decode_rate(gguf: Path, threads: int, n_prompt: int = 64, n_decode: int = 64
 
 def _big_steps(artifact: Path, spec: str, cfg, say) -> dict:
     """Per-stage steps of the runtime Policy on the 1B artifact (few: each is seconds)."""
-    from llara_bench.bench_latency import _runner_summary
     from llara_bench.specs import BenchContext, make_runner
+    from llara_bench.stats import runner_summary
     from llara_export.frames import sim_frames
 
     ctx = BenchContext(artifact, None, cfg.n_threads, cfg.max_new_tokens)
@@ -137,7 +137,7 @@ def _big_steps(artifact: Path, spec: str, cfg, say) -> dict:
                 records.append(rec)
     finally:
         runner.close()
-    out = _runner_summary(records)
+    out = runner_summary(records)
     for key in ("texts", "stage_samples"):
         out.pop(key)
     return out

@@ -43,9 +43,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llara_bench.runners import StepRecord, in_stage_order, same_action
+from llara_bench.runners import StepRecord, same_action
 from llara_bench.specs import BenchContext, free_twin, make_runner, parse_spec
-from llara_bench.stats import stage_summaries, summarize
+from llara_bench.stats import runner_summary
 from llara_edge.errors import ConfigError
 from llara_edge.runtime.config import usable_cpus
 
@@ -135,33 +135,6 @@ def torch_missing() -> str | None:
         except (ImportError, ValueError):
             return f"{name} cannot be imported: the hf-generate baseline is skipped"
     return None
-
-
-def _runner_summary(records: list[StepRecord]) -> dict:
-    """Statistics of one runner's measured steps (seconds; see the module docstring)."""
-    stages = stage_summaries([r.stages for r in records])
-    step = summarize([r.total_s for r in records])
-    decode = [r.stages.get("decode", 0.0) for r in records]
-    ttft = [r.ttft_s for r in records if r.ttft_s is not None]
-    tokens = [r.n_tokens for r in records]
-    passes = [r.forward_passes for r in records]
-    rates = [n / d for n, d in zip(tokens, decode, strict=True) if d > 0]
-    ordered = list(in_stage_order(stages))
-    median_step = sorted(records, key=lambda r: r.total_s)[len(records) // 2]
-    return {
-        "stages": {k: stages[k].to_dict() for k in ordered},
-        "stage_samples": {k: [r.stages[k] for r in records if k in r.stages] for k in ordered},
-        "median_step_stages": {k: median_step.stages[k] for k in ordered
-                               if k in median_step.stages},
-        "step": step.to_dict(),
-        "ttft": summarize(ttft).to_dict() if ttft else None,
-        "n_tokens_mean": sum(tokens) / len(tokens),
-        "forward_passes_mean": sum(passes) / len(passes),
-        "decode_tokens_per_s": summarize(rates).p50 if rates else None,
-        "control_hz": 1.0 / step.p50 if step.p50 > 0 else None,
-        "parse_failures": sum(r.action is None for r in records),
-        "texts": [r.text for r in records],
-    }
 
 
 def _measure(runners: list, frames, cfg: LatencyConfig, say: Say) -> dict[str, list]:
@@ -310,7 +283,7 @@ def run_latency(cfg: LatencyConfig, say: Say = lambda m: None) -> dict:
     finally:
         for r in runners:
             r.close()
-    summary = {name: _runner_summary(recs) for name, recs in records.items()}
+    summary = {name: runner_summary(recs) for name, recs in records.items()}
     comp = _comparisons(records, summary, cfg)
     cold = _cold_starts(cfg, ctx, frames, say)
     loop = bench_big.control_loop(artifact, cfg.candidate, cfg.loop_episodes, cfg.n_threads,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from llara_bench.runners import in_stage_order
 from llara_edge.errors import ConfigError
 
 
@@ -99,3 +100,31 @@ def median(values: Iterable[float]) -> float:
     if arr.size == 0:
         raise ConfigError("median of no values")
     return float(np.median(arr))
+
+
+def runner_summary(records: Sequence) -> dict:
+    """Statistics of one runner's measured steps (runners.StepRecord, seconds): per-stage
+    summaries, the whole step, TTFT, tokens, passes, decode rate, control Hz, parse failures."""
+    stages = stage_summaries([r.stages for r in records])
+    step = summarize([r.total_s for r in records])
+    decode = [r.stages.get("decode", 0.0) for r in records]
+    ttft = [r.ttft_s for r in records if r.ttft_s is not None]
+    tokens = [r.n_tokens for r in records]
+    passes = [r.forward_passes for r in records]
+    rates = [n / d for n, d in zip(tokens, decode, strict=True) if d > 0]
+    ordered = list(in_stage_order(stages))
+    median_step = sorted(records, key=lambda r: r.total_s)[len(records) // 2]
+    return {
+        "stages": {k: stages[k].to_dict() for k in ordered},
+        "stage_samples": {k: [r.stages[k] for r in records if k in r.stages] for k in ordered},
+        "median_step_stages": {k: median_step.stages[k] for k in ordered
+                               if k in median_step.stages},
+        "step": step.to_dict(),
+        "ttft": summarize(ttft).to_dict() if ttft else None,
+        "n_tokens_mean": sum(tokens) / len(tokens),
+        "forward_passes_mean": sum(passes) / len(passes),
+        "decode_tokens_per_s": summarize(rates).p50 if rates else None,
+        "control_hz": 1.0 / step.p50 if step.p50 > 0 else None,
+        "parse_failures": sum(r.action is None for r in records),
+        "texts": [r.text for r in records],
+    }
