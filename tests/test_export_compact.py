@@ -72,9 +72,9 @@ def test_compact_export_without_the_onnx_llm(ckpt, tmp_path):
     n_layers = json.loads((ckpt / "config.json").read_text())["num_hidden_layers"]
     assert depths(tmp_path / "small")[0] == n_layers
 
+    from llara_edge.cases import sim_frames
     from llara_edge.runtime.config import RuntimeConfig
     from llara_edge.runtime.policy import Policy
-    from llara_export.frames import sim_frames
 
     case = sim_frames(1, 160, 120, seed=3)[0]
     with Policy.load(tmp_path / "small", RuntimeConfig(variant="q8_0", threads=1,
@@ -97,7 +97,7 @@ def test_compact_export_of_the_onnx_llm_is_the_fp32_one(ckpt, tmp_path):
     assert rows(plain) == rows(small) and "onnx" in {x.name for x in small.results}
     for name in ("embed.onnx", "llm.onnx"):
         assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "small" / name).read_bytes()
-    from llara_export.frames import sim_frames
+    from llara_edge.cases import sim_frames
 
     case = sim_frames(1, 160, 120, seed=3)[0]
     with Policy.load(tmp_path / "small", RuntimeConfig(llm="onnx", threads=1,

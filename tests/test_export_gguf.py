@@ -113,7 +113,7 @@ def _clip_cpp_llava(model, px: torch.Tensor) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def frame() -> np.ndarray:
-    from llara_export.frames import sim_frames
+    from llara_edge.cases import sim_frames
 
     return sim_frames(1, 56, 42)[0].rgb  # pads to 56x56: no resampling in either pipeline
 

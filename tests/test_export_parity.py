@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
+from llara_edge.cases import ParityCase
 from llara_export import parity
-from llara_export.frames import ParityCase
 
 
 class _Tok:

@@ -16,10 +16,10 @@ pytest.importorskip("onnxruntime")
 from runtime_artifact import grammar_cache, shared_artifact
 
 from llara_edge.actions import JointStepAction
+from llara_edge.cases import sim_frames
 from llara_edge.errors import ArtifactError, ConfigError, ParseError
 from llara_edge.runtime.config import RuntimeConfig
 from llara_edge.runtime.policy import STAGES, Policy
-from llara_export.frames import sim_frames
 
 K_FRAMES = 6
 ENGINES = {  # name -> (llm, vision)

@@ -39,8 +39,9 @@ from llara_edge.robot.config import RobotConfig
 ROOT = Path(__file__).resolve().parents[1]
 ROBOT_VENV = ROOT / ".venv-robot"
 NOT_ON_A_ROBOT = {canonicalize_name(n) for n in BLOCKED}
-# what the venv holds besides the lock: the portable llama.cpp wheel, the package, venv's own
-BESIDES_THE_LOCK = {"llama-cpp-python", "llara-edge", "pip", "setuptools"}
+# what the venv holds besides the lock: the portable llama.cpp wheel, the components, venv's own
+BESIDES_THE_LOCK = {"llama-cpp-python", "llara-edge", "llara-edge-drivers", "llara-edge-kernels",
+                    "llara-edge-bench", "pip", "setuptools"}
 SIZE = (320, 240)  # the bundled robot config's camera size (the tiny policy's training frames)
 
 _RENDER = """

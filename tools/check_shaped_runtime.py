@@ -43,7 +43,7 @@ def _run(artifact: Path, combo: tuple[str, str, str], frames, threads: int) -> l
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llara_export.frames import sim_frames
+    from llara_edge.cases import sim_frames
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifacts", type=Path, nargs="+")

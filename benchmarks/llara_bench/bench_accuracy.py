@@ -147,9 +147,9 @@ def _policy_parity(artifact: Path, variant: str, refs, cases, cfg: AccuracyConfi
 
 def run_parity(artifact: Path, cfg: AccuracyConfig, say: Say) -> dict:
     """Per variant: LLM-only parity (export thresholds) and end-to-end policy parity."""
-    from llara_export import manifest as mf
+    from llara_edge.cases import sim_frames
+    from llara_edge.runtime import manifest as mf
     from llara_export import parity
-    from llara_export.frames import sim_frames
     from llara_export.gguf_runner import GgufRunner
     from llara_export.torch_ref import PolicyConfig, TorchPolicy
 

@@ -123,7 +123,7 @@ def _big_steps(artifact: Path, spec: str, cfg, say) -> dict:
     """Per-stage steps of the runtime Policy on the 1B artifact (few: each is seconds)."""
     from llara_bench.specs import BenchContext, make_runner
     from llara_bench.stats import runner_summary
-    from llara_export.frames import sim_frames
+    from llara_edge.cases import sim_frames
 
     ctx = BenchContext(artifact, None, cfg.n_threads, cfg.max_new_tokens)
     frames = sim_frames(1, *cfg.frame_size)
@@ -148,7 +148,7 @@ def run_big(cfg, machine_gbps: float, say) -> dict:
     from llara_bench.bench_models import gguf_weight_bytes, llava_1b_artifact
     from llara_bench.bench_models import llava_1b_config as shape
     from llara_bench.membw import decode_bandwidth_fraction
-    from llara_export import manifest as mf
+    from llara_edge.runtime import manifest as mf
 
     artifact = llava_1b_artifact(cfg.checkpoint, cfg.cache_dir, say)
     manifest = mf.load_manifest(artifact)

@@ -255,7 +255,7 @@ def bench_frames(cfg: LatencyConfig) -> list:
     """The measured (frame, prompt) cases: recorded when `cfg.recording`, else simulated."""
     from importlib.util import find_spec
 
-    from llara_export.frames import recorded_frames, sim_frames
+    from llara_edge.cases import recorded_frames, sim_frames
 
     if cfg.recording is not None:
         return recorded_frames(cfg.recording, cfg.task, cfg.frames, *cfg.frame_size)

@@ -75,7 +75,7 @@ def llm_dims(artifact: Path) -> dict:
     """The manifest's "onnx" table; an onnx-vision export (no llm.onnx) gets the LLM's
     layers / hidden / vocab from the f16 GGUF's header instead."""
     from llara_edge.models.gguf_vocab import read_gguf_metadata
-    from llara_export import manifest as mf
+    from llara_edge.runtime import manifest as mf
 
     man = mf.load_manifest(artifact)
     onnx = dict(man.get("onnx") or {})

@@ -114,7 +114,7 @@ def _hf(spec: RunnerSpec, ctx: BenchContext):
 
 def _stock(spec: RunnerSpec, ctx: BenchContext):
     from llara_bench.baselines import StockGbnfRunner
-    from llara_export import manifest as mf
+    from llara_edge.runtime import manifest as mf
 
     manifest = mf.load_manifest(ctx.artifact)
     variant = spec.variant or "q4_k_m"

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from llara_edge.cases import ParityCase
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats import parse_llara_first_step
-from llara_export.frames import ParityCase
 
 THRESHOLDS_FILE = Path(__file__).with_name("parity_thresholds.json")
 METRICS = ("min_cosine", "max_logit_diff", "min_answer_agreement", "max_action_px")

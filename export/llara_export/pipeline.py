@@ -280,8 +280,8 @@ class _ReferenceTexts:
 
 def _reference(model, tok, info, cfg: ExportConfig, say) -> tuple:
     """(reference outputs, frames, _ReferenceTexts) of the torch model on simulator frames."""
+    from llara_edge.cases import sim_frames
     from llara_export import parity
-    from llara_export.frames import sim_frames
     from llara_export.torch_ref import PolicyConfig, TorchPolicy, TorchReferenceBackend
 
     say(f"parity: rendering {cfg.parity_frames} simulator frames")

@@ -1,5 +1,5 @@
-"""Simulator (or recorded) frames and LLaRA prompts for parity checks, INT8 calibration and
-the latency bench.
+"""Evaluation cases: simulator (or recorded) frames with their LLaRA prompts, for export
+parity, INT8 calibration and the latency bench.
 
 Contract:
     sim_frames(k, width=320, height=240, seed=0) -> list[ParityCase]
