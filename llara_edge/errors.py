@@ -16,13 +16,16 @@ __all__ = [
     "ArtifactError",
     "AuthError",
     "ConfigError",
+    "ContextFullError",
     "DeployError",
     "DepthError",
     "DeviceError",
     "DiskFullError",
     "DriverError",
+    "EngineError",
     "GeometryError",
     "HostUnreachableError",
+    "InputError",
     "KernelError",
     "LlaraEdgeError",
     "ParseError",
@@ -56,6 +59,22 @@ class ParseError(LlaraEdgeError, ValueError):
 
 class ArtifactError(LlaraEdgeError):
     """A model file or export artifact is missing, corrupt, truncated or of the wrong kind."""
+
+
+class InputError(LlaraEdgeError, ValueError):
+    """A call got an argument of the wrong shape, type or range at run time: a frame that is
+    not uint8 (H, W, 3), token ids outside the vocabulary, embeddings of the wrong width, a
+    rollback past the start of the cache (a caller's bug, not a configuration value)."""
+
+
+class EngineError(LlaraEdgeError):
+    """An inference engine failed at run time: llama_decode / llama_encode / an mtmd call
+    returned an error code, onnxruntime or TensorRT failed on a run."""
+
+
+class ContextFullError(EngineError):
+    """The KV cache has no room for the positions asked for (n_ctx positions are in use, or
+    llama_decode found no KV slot): roll back, reset, or load with a larger n_ctx."""
 
 
 class GeometryError(LlaraEdgeError):

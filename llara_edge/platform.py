@@ -124,13 +124,13 @@ def probe_cpu() -> Probe:
 
 
 def _describe_llama(module: object, version: str) -> str:
-    from llara_edge.llama_lib import build_info
+    from llara_edge.llama.lib import build_info
 
     info = build_info()
     flags = " ".join(info["cmake_args"] or ["(no build record: not built by tools/setup.sh)"])
     return (f"llama-cpp-python {version}, CPU backend {', '.join(info['loaded']) or 'linked'} "
             f"of {len(info['backend_files'])} backend files, GPU offload: "
-            f"{bool(module.llama_supports_gpu_offload())}; build flags: {flags}; "
+            f"{info['gpu_offload']}; build flags: {flags}; "
             f"features: {info['system_info']}")
 
 
@@ -143,7 +143,7 @@ def probe_llama_selftest() -> Probe:
     """q8_0 and q4_K matmuls on ggml's CPU backend, in a subprocess (a SIGILL is a finding)."""
     if importlib.util.find_spec("llama_cpp") is None:
         return Probe("llama.cpp self-test", False, "llama-cpp-python not installed")
-    from llara_edge.llama_lib import self_test
+    from llara_edge.llama.lib import self_test
 
     result = self_test()
     return Probe("llama.cpp self-test", bool(result.get("ok")),

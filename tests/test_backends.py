@@ -24,7 +24,13 @@ from llara_edge.backends.base import (
     register_backend,
 )
 from llara_edge.backends.gguf import GgufBackend
-from llara_edge.errors import ConfigError, DeviceError
+from llara_edge.errors import (
+    ConfigError,
+    ContextFullError,
+    DeviceError,
+    EngineError,
+    InputError,
+)
 from llara_edge.runtime.artifact import Artifact
 from llara_edge.runtime.config import CACHE_TYPES_K, RuntimeConfig
 
@@ -84,7 +90,7 @@ def test_rollback_then_reextend_gives_the_same_logits(backends, inputs, name):
     assert b.n_past == n - len(tail)
     again = b.extend(tail)
     _close(again, first, 1e-5)
-    with pytest.raises(ConfigError, match="roll back"):
+    with pytest.raises(InputError, match="roll back"):
         b.rollback(b.n_past + 1)
 
 
@@ -105,18 +111,27 @@ def test_prefix_reuse_across_steps_equals_fresh_prefill(backends, inputs, name):
 
 
 @pytest.mark.parametrize("name", LLMS)
-def test_bad_inputs_are_config_errors(backends, inputs, name):
+def test_bad_inputs_and_a_full_context_are_typed_runtime_errors(backends, inputs, name):
     b, emb = backends[name], inputs[1]
     b.reset()
-    with pytest.raises(ConfigError, match="at least one"):
+    with pytest.raises(InputError, match="at least one"):
         b.extend([])
-    with pytest.raises(ConfigError, match="token ids"):
+    with pytest.raises(InputError, match="token ids"):
         b.prefill([[b.n_vocab]])
-    with pytest.raises(ConfigError, match="embeddings"):
+    with pytest.raises(InputError, match="embeddings"):
         b.prefill([emb[:, :-1]])
-    with pytest.raises(ConfigError, match="context full"):
+    with pytest.raises(ContextFullError, match="context full"):
         b.prefill([[1] * (b.n_ctx + 1)])
     assert b.n_past == 0
+    with pytest.raises(InputError, match="uint8"):
+        b.encode_image(FRAME.astype(np.float32))
+
+
+def test_a_failing_onnxruntime_run_is_an_engine_error(backends):
+    runner = backends["onnx"].llm
+    with pytest.raises(EngineError, match=r"llm\.onnx") as err:
+        runner({"inputs_embeds": np.zeros((1, 2, 3), np.float32)})  # wrong width, no cache
+    assert not isinstance(err.value, ConfigError)
 
 
 def test_backends_agree_with_the_torch_reference(backends, inputs):

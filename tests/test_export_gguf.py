@@ -1,5 +1,7 @@
 """GGUF export: LLM (f32/f16/q8_0/q4_k_m) against the torch reference in llama.cpp, the mmproj
-in llama.cpp's clip (including its upstream CLS defect, shown exactly), the stock handler."""
+in llama.cpp's clip (including its upstream CLS defect, shown exactly), the stock handler.
+llama.cpp runs through the runtime's gguf engine (llara_edge.backends.gguf.GgufBackend) and
+the parity's greedy answer (llara_export.parity.greedy_answer), as the export's gate does."""
 
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ gguf = pytest.importorskip("gguf")
 
 from tiny_models import PROMPT, llara_conversations  # noqa: E402
 
+from llara_bench.stock_llava import stock_chat_answer  # noqa: E402
+from llara_edge.backends.gguf import GgufBackend  # noqa: E402
+from llara_edge.models.gguf_tokenizer import GgufTokenizer  # noqa: E402
 from llara_export.gguf_llm import write_llm_gguf  # noqa: E402
 from llara_export.gguf_mmproj import FEATURE_LAYER_KEY, write_mmproj_gguf  # noqa: E402
-from llara_export.gguf_runner import GgufRunner, stock_chat_answer  # noqa: E402
 from llara_export.models.checkpoint import save_original  # noqa: E402
 from llara_export.models.llava import TinyConfig, build_tiny  # noqa: E402
 from llara_export.models.tokenizer import train_spm  # noqa: E402
-from llara_export.parity import token_cosines  # noqa: E402
+from llara_export.parity import greedy_answer, token_cosines  # noqa: E402
 from llara_export.quantize import quantize_gguf  # noqa: E402
 from llara_export.torch_ref import PolicyConfig, TorchPolicy  # noqa: E402
 
@@ -50,18 +54,11 @@ def files(policy, tmp_path_factory) -> dict[str, Path]:
 
 
 def _text_logits(path: Path, ids: list[int]) -> np.ndarray:
-    from llama_cpp import Llama
-
-    from llara_edge.llama_lib import load_llama_cpp
-
-    load_llama_cpp()
-    llm = Llama(str(path), n_ctx=256, logits_all=True, verbose=False, n_threads=1)
-    try:
-        assert llm.tokenize(TEXT.encode(), add_bos=True) == ids  # tokenizer inside the GGUF
-        llm.eval(ids)
-        return np.array(llm.scores[: len(ids)])
-    finally:
-        llm.close()
+    """Logits of every prompt position: one extend from an empty cache."""
+    tok = GgufTokenizer(path)  # the tokenizer inside the GGUF gives the reference's ids
+    assert [tok.bos_id, *tok.encode(TEXT)] == ids
+    with GgufBackend(path, n_ctx=256) as llm:
+        return llm.extend(ids)
 
 
 @pytest.mark.parametrize(("ftype", "tol"), [("f32", 2e-3), ("f16", 1e-2), ("q8_0", 0.1)])
@@ -119,11 +116,8 @@ def frame() -> np.ndarray:
 
 
 def test_mmproj_in_clip_cpp_is_exact_up_to_its_cls_defect(policy, files, frame):
-    runner = GgufRunner(files["f32"], files["mmproj"])
-    try:
-        got = runner.encode_image(frame)
-    finally:
-        runner.close()
+    with GgufBackend(files["f32"], n_ctx=256, mmproj_path=files["mmproj"]) as llm:
+        got = llm.encode_image(frame)
     px = policy.backend.pixel_values(frame)
     defect = _clip_cpp_llava(policy.backend.model, px)
     ref = policy.backend.encode_image(frame).numpy()
@@ -135,11 +129,8 @@ def test_llm_gguf_with_injected_embeddings_matches_reference_greedy(policy, file
     ids = policy.prompt_ids(PROMPT.render())
     embeds = policy.backend.encode_image(frame)
     _, ref_tokens, _ = policy.generate(frame, PROMPT.render())
-    runner = GgufRunner(files["f16"], files["mmproj"])
-    try:
-        _, tokens = runner.generate(ids, embeds.numpy(), 12, policy.backend.tokenizer.eos_id)
-    finally:
-        runner.close()
+    with GgufBackend(files["f16"]) as llm:
+        _, tokens = greedy_answer(llm, ids, embeds.numpy(), 12, policy.backend.tokenizer.eos_id)
     assert tokens == ref_tokens
 
 
@@ -150,10 +141,6 @@ def test_stock_llava15_handler_loads_and_answers_as_predicted(policy, files, fra
     # prediction: the same LLM fed clip.cpp's (defective) features with the handler's prompt
     tok = policy.backend.tokenizer
     ids = tok.tokenizer_image_token(rendered)
-    runner = GgufRunner(files["f16"], files["mmproj"])
-    try:
-        feats = runner.encode_image(frame)
-        _, tokens = runner.generate(ids, feats, 12, tok.eos_id)
-    finally:
-        runner.close()
+    with GgufBackend(files["f16"], mmproj_path=files["mmproj"]) as llm:
+        _, tokens = greedy_answer(llm, ids, llm.encode_image(frame), 12, tok.eos_id)
     assert answer.replace("\ufffd", "").strip() == tok.decode(tokens).replace("\ufffd", "").strip()

@@ -1,5 +1,7 @@
 """ONNX export: vision graphs with the preprocessing folded in, embed + KV-cache LLM graphs, run
-with onnxruntime against the torch reference, for random tiny LLaVAs in both checkpoint layouts."""
+with onnxruntime against the torch reference, for random tiny LLaVAs in both checkpoint layouts.
+The graphs run in the runtime's own engines (llara_edge.backends: OrtRunner sessions, the onnx
+KV-cache backend, the onnx and onnx+fused vision engines), as the export's parity gate runs them."""
 
 from __future__ import annotations
 
@@ -15,17 +17,20 @@ pytest.importorskip("onnxruntime")
 
 from tiny_models import random_llava_hf
 
+from llara_edge.backends.kv import KVCacheBackend
+from llara_edge.backends.onnx import OrtRunner
+from llara_edge.backends.vision import FusedOnnxVision, OnnxVision, load_projector
 from llara_edge.errors import ArtifactError
 from llara_edge.models.preprocess import PreprocessConfig, preprocess_image
+from llara_edge.runtime.config import RuntimeConfig
 from llara_export.models.checkpoint import load_checkpoint, save_original
 from llara_export.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny
 from llara_export.models.tokenizer import train_spm
 from llara_export.onnx_common import past_names as onnx_past_names
 from llara_export.onnx_llm import export_llm
 from llara_export.onnx_preprocess import preprocess_error, preprocess_model
-from llara_export.onnx_runner import OnnxFeaturesRunner, OnnxRunner, load_projector
 from llara_export.onnx_vision import export_vision
-from llara_export.parity import token_cosines
+from llara_export.parity import greedy_answer, token_cosines
 
 VOCAB = 300
 # GQA (4 query heads over 2 kv heads) in the original layout; 3 CLIP layers -> 2 kept
@@ -34,6 +39,8 @@ TINY = TinyConfig(vocab_size=VOCAB, image_size=56, vision_hidden=64, vision_head
                   heads=4, kv_heads=2, max_positions=256)
 LOGIT_TOL = 1e-4  # fp32 torch vs onnxruntime, measured ~1e-6
 FRAMES = {"landscape": (48, 64), "portrait": (90, 50)}  # H, W of the raw camera frames
+CONFIG = RuntimeConfig(threads=1, grammar_cache_dir=None)
+TIMINGS = ("preprocess", "vision", "projector")
 
 
 @pytest.fixture(scope="module")
@@ -65,38 +72,48 @@ def exported(request, tok_dir, tmp_path_factory):
     return model, info.preprocess, out
 
 
+def _backend(directory: Path) -> KVCacheBackend:
+    """The runtime's onnx engine over a directory's embed.onnx + llm.onnx (+ vision.onnx)."""
+    vision = directory / "vision.onnx"
+    return KVCacheBackend(OrtRunner(directory / "embed.onnx", CONFIG),
+                          OrtRunner(directory / "llm.onnx", CONFIG),
+                          OrtRunner(vision, CONFIG) if vision.is_file() else None, n_ctx=256)
+
+
 @pytest.fixture(scope="module")
-def runner(exported) -> OnnxRunner:
-    return OnnxRunner(exported[2])
+def backend(exported) -> KVCacheBackend:
+    return _backend(exported[2])
 
 
-def test_llm_logits_match_torch(exported, runner):
+def test_llm_logits_match_torch(exported, backend):
     model = exported[0]
     gen = torch.Generator().manual_seed(0)
     embeds = torch.randn(1, 11, model.llama_config.hidden_size, generator=gen)
     with torch.no_grad():
         ref = model.llm(inputs_embeds=embeds).logits[0].numpy()
-    logits, past = runner.prefill(embeds[0].numpy(), runner.empty())
-    assert logits.shape == ref.shape and np.abs(logits - ref).max() < LOGIT_TOL
-    assert len(past) == model.llama_config.num_hidden_layers
-    assert past[0][0].shape == (1, runner.kv_heads, 11, runner.head_dim)
+    backend.reset()
+    rows = np.stack([backend.prefill([e[None]]) for e in embeds[0].numpy()])  # P = 0 .. 10
+    assert rows.shape == ref.shape and np.abs(rows - ref).max() < LOGIT_TOL
+    backend.reset()
+    assert np.abs(backend.prefill([embeds[0].numpy()]) - ref[-1]).max() < LOGIT_TOL
+    assert backend.n_layers == model.llama_config.num_hidden_layers and backend.n_past == 11
 
 
-def test_chunked_prefill_and_rollback_equal_one_shot(exported, runner):
+def test_chunked_prefill_and_rollback_equal_one_shot(exported, backend):
     hidden = exported[0].llama_config.hidden_size
     embeds = np.random.default_rng(1).standard_normal((10, hidden)).astype(np.float32)
-    whole, whole_past = runner.prefill(embeds, runner.empty())
-    parts, past = [], runner.empty()
-    for lo, hi in ((0, 4), (4, 5), (5, 10)):  # P = 0, then a single token, then a chunk
-        logits, past = runner.prefill(embeds[lo:hi], past)
-        parts.append(logits)
-    assert np.abs(np.concatenate(parts) - whole).max() < 1e-5
-    for (k1, v1), (k2, v2) in zip(past, whole_past, strict=True):
-        assert np.abs(k1 - k2).max() < 1e-5 and np.abs(v1 - v2).max() < 1e-5
-    # roll back 3 positions by slicing axis 2, then re-extend: same logits as before
-    cut = [(k[:, :, :7], v[:, :, :7]) for k, v in past]
-    again, _ = runner.prefill(embeds[7:], cut)
-    assert np.abs(again - whole[7:]).max() < 1e-5
+    backend.reset()
+    step = [backend.prefill([embeds[i : i + 1]]) for i in range(10)]
+    backend.reset()
+    whole = backend.prefill([embeds])
+    backend.reset()
+    for lo, hi in ((0, 4), (4, 5), (5, 10)):  # P = 0, then a single position, then a chunk
+        last = backend.prefill([embeds[lo:hi]])
+        assert np.abs(last - step[hi - 1]).max() < 1e-5
+    assert np.abs(last - whole).max() < 1e-5
+    # roll back 3 positions (the cache sliced on axis 2), then re-feed: the same logits
+    backend.rollback(3)
+    assert np.abs(backend.prefill([embeds[7:]]) - whole).max() < 1e-5
 
 
 def _reference(model, pre: PreprocessConfig, frame: np.ndarray):
@@ -108,16 +125,19 @@ def _reference(model, pre: PreprocessConfig, frame: np.ndarray):
 
 
 @pytest.mark.parametrize("shape", list(FRAMES.values()), ids=list(FRAMES))
-def test_vision_graphs_on_raw_frames_match_reference(exported, runner, shape):
+def test_vision_graphs_on_raw_frames_match_reference(exported, backend, shape):
     model, pre, out = exported
     frame = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
     ref_embeds, ref_feats = _reference(model, pre, frame)
-    embeds = runner.encode_image(frame)
+    vision = OnnxVision(OrtRunner(out / "vision.onnx", CONFIG), backend)
+    embeds = vision.encode(frame, dict.fromkeys(TIMINGS, 0.0))
     assert embeds.shape == ref_embeds.shape == (16, model.llama_config.hidden_size)
     assert token_cosines(embeds, ref_embeds).min() >= 0.999
-    features = OnnxFeaturesRunner(out)
-    assert token_cosines(features.encode_image(frame), ref_embeds).min() >= 0.999
-    feats = features.features.run(None, {"frame": frame})[0]
+    runner = OrtRunner(out / "vision_features.onnx", CONFIG)
+    features = FusedOnnxVision(runner, *load_projector(out / "projector.safetensors", 1), backend)
+    fused = features.encode(frame, dict.fromkeys(TIMINGS, 0.0))
+    assert token_cosines(fused, ref_embeds).min() >= 0.999
+    feats = runner({"frame": frame})["features"]
     assert feats.shape == ref_feats.shape == (17, 64)  # CLS included
     assert token_cosines(feats, ref_feats).min() >= 0.999
 
@@ -135,20 +155,20 @@ def test_last_clip_block_and_post_norm_are_not_in_the_graph(exported):
 
 def test_projector_weights_are_the_kernel_layout(exported):
     model, _, out = exported
-    weights, drop = load_projector(out / "projector.safetensors")
+    weights, drop = load_projector(out / "projector.safetensors", default_drop=0)
     assert drop == 1 and weights.dims == (64, model.llama_config.hidden_size,
                                           model.llama_config.hidden_size)
     np.testing.assert_array_equal(weights.w1, model.mm_projector[0].weight.detach().numpy().T)
     np.testing.assert_array_equal(weights.b2, model.mm_projector[2].bias.detach().numpy())
 
 
-def test_greedy_answer_through_the_kv_cache_equals_torch(exported, runner):
+def test_greedy_answer_through_the_kv_cache_equals_torch(exported, backend):
     model = exported[0]
     frame = np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8)
     ids = [1, 5, 9, IMAGE_TOKEN_INDEX, 7, 8, 30, 31]
     pixels = torch.from_numpy(preprocess_image(frame, exported[1]))[None]
     ref = model.generate_greedy(torch.tensor([ids]), pixels, max_new_tokens=8, eos_token_id=None)
-    _, tokens = runner.generate(ids, runner.encode_image(frame), 8, eos_id=-1)
+    _, tokens = greedy_answer(backend, ids, backend.encode_image(frame), 8, eos_id=-1)
     assert tokens == ref
 
 
@@ -173,17 +193,17 @@ def test_corrupt_or_missing_graphs_are_artifact_errors(exported, tmp_path):
     shutil.copytree(exported[2], bad)
     (bad / "llm.onnx").write_bytes(b"\x08\x07garbage" * 10)
     with pytest.raises(ArtifactError, match=r"llm\.onnx"):
-        OnnxRunner(bad)
+        _backend(bad)
     (bad / "llm.onnx").unlink()
-    with pytest.raises(ArtifactError, match="not found"):
-        OnnxRunner(bad)
+    with pytest.raises(ArtifactError, match=r"cannot load .*llm\.onnx"):
+        _backend(bad)
     data = (bad / "projector.safetensors").read_bytes()
     (bad / "projector.safetensors").write_bytes(data[: len(data) // 3])
     with pytest.raises(ArtifactError, match="projector"):
-        OnnxFeaturesRunner(bad)
+        load_projector(bad / "projector.safetensors", 1)
 
 
-def test_large_graphs_keep_weights_in_one_external_data_file(exported, runner, tmp_path,
+def test_large_graphs_keep_weights_in_one_external_data_file(exported, backend, tmp_path,
                                                              monkeypatch):
     """Graphs above EXTERNAL_DATA_BYTES (a 7B LLM) are saved as NAME.onnx + NAME.onnx.data."""
     from llara_export import onnx_common
@@ -194,9 +214,10 @@ def test_large_graphs_keep_weights_in_one_external_data_file(exported, runner, t
                                              "llm.onnx.data"]
     assert (tmp_path / "llm.onnx").stat().st_size < (tmp_path / "llm.onnx.data").stat().st_size
     shutil.copy(exported[2] / "vision.onnx", tmp_path / "vision.onnx")
-    embeds = np.random.default_rng(2).standard_normal((5, runner.embed_ids([1]).shape[1]))
-    ours, _ = OnnxRunner(tmp_path).prefill(embeds.astype(np.float32), runner.empty())
-    ref, _ = runner.prefill(embeds.astype(np.float32), runner.empty())
+    embeds = np.random.default_rng(2).standard_normal((5, backend.hidden_size))
+    backend.reset()
+    ref = backend.prefill([embeds.astype(np.float32)])
+    ours = _backend(tmp_path).prefill([embeds.astype(np.float32)])
     np.testing.assert_array_equal(ours, ref)
 
 

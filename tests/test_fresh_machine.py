@@ -180,7 +180,7 @@ def test_build_flags_are_portable_and_key_the_cache():
 def _llama_lib_dir() -> Path:
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python not installed")
-    from llara_edge.llama_lib import lib_dir
+    from llara_edge.llama.lib import lib_dir
 
     return lib_dir()
 
@@ -203,7 +203,7 @@ def test_installed_cpu_backends_have_no_amx_instructions():
 
 def test_llama_self_test_passes_on_this_cpu():
     _llama_lib_dir()
-    from llara_edge.llama_lib import SELF_TEST_TOL, self_test
+    from llara_edge.llama.lib import SELF_TEST_TOL, self_test
 
     result = self_test()
     assert result["ok"], result
@@ -212,7 +212,7 @@ def test_llama_self_test_passes_on_this_cpu():
 
 
 def test_a_crashing_build_is_reported_not_fatal():
-    from llara_edge.llama_lib import self_test
+    from llara_edge.llama.lib import self_test
 
     kill = (sys.executable, "-c", f"import os; os.kill(os.getpid(), {int(signal.SIGILL)})")
     result = self_test(cmd=kill)

@@ -18,7 +18,7 @@ import tomllib
 
 from llara_edge import l4t
 from llara_edge import platform as plat
-from llara_edge.llama_lib import BUILD_RECORD
+from llara_edge.llama.lib import BUILD_RECORD
 
 ROOT = Path(__file__).resolve().parents[1]
 PY_TAG = f"py{sys.version_info[0]}{sys.version_info[1]}"
@@ -83,7 +83,7 @@ def test_setup_dry_run_on_fake_l4t(tmp_path):
     # the runtime lock of this machine and python, named as tools/setup.sh names the dev lock
     assert f"-r requirements/lock-runtime-linux-{platform.machine()}-{PY_TAG}.txt\n" in out
     assert "CPU onnxruntime" in out
-    # the llama.cpp build record where llara_edge.llama_lib (doctor) reads it, as setup.sh does
+    # the llama.cpp build record where llara_edge.llama.lib (doctor) reads it, as setup.sh does
     record = BUILD_RECORD.relative_to(sys.prefix)
     assert f"+ cp <wheel dir>/build.json .venv/{record}\n" in out
     assert "+ echo <wheel dir>/llama_cpp_python-" in out

@@ -33,7 +33,7 @@ def test_tokenizer_model_matches_llama_cpp_cases(real_tok):
 
 
 def test_tokenizer_model_matches_llama_cpp_on_prompts(real_tok):
-    from llara_edge.llama_lib import load_llama_cpp
+    from llara_edge.llama.lib import load_llama_cpp
 
     llama_cpp = load_llama_cpp()
     llm = llama_cpp.Llama(str(real_vocab_path()), vocab_only=True, verbose=False)

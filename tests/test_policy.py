@@ -17,7 +17,7 @@ from runtime_artifact import grammar_cache, shared_artifact
 
 from llara_edge.actions import JointStepAction
 from llara_edge.cases import sim_frames
-from llara_edge.errors import ArtifactError, ConfigError, ParseError
+from llara_edge.errors import ArtifactError, ConfigError, InputError, ParseError
 from llara_edge.runtime.config import RuntimeConfig
 from llara_edge.runtime.policy import STAGES, Policy
 
@@ -137,7 +137,7 @@ def test_unconstrained_malformed_answer_is_a_parse_error(art, make_config, cases
     with (Policy.load(art, make_config(constrained=False, max_new_tokens=4)) as policy,
           pytest.raises(ParseError)):
         policy.act(cases[0].rgb, cases[0].user_text)
-    assert policy.backend.ctx is None  # closed by the context manager
+    assert policy.backend.ctx.closed and policy.backend.model.closed  # by the with block
 
 
 def test_bad_configs_are_config_errors(art, make_config):
@@ -177,7 +177,7 @@ def test_tampered_artifacts_are_refused_with_the_file_named(art, make_config, tm
 
 
 def test_frames_must_be_rgb_uint8(policies, cases):
-    with pytest.raises(ConfigError, match="uint8"):
+    with pytest.raises(InputError, match="uint8"):
         policies["gguf"].act(cases[0].rgb.astype(np.float32), cases[0].user_text)
 
 

@@ -15,7 +15,7 @@ cpuid reports AMX but which does not let the process use tile state, and one bui
 CPU dies on an older one. Here ggml is built with GGML_NATIVE=OFF and ggml's runtime CPU
 dispatch (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS): one libggml-cpu-<variant>.so per
 instruction-set level, the best one the running CPU supports is chosen when the library loads
-(`llara_edge.llama_lib` points ggml at them). The variant list is trimmed by a small patch of
+(`llara_edge.llama.lib` points ggml at them). The variant list is trimmed by a small patch of
 the sdist's ggml/src/CMakeLists.txt (VARIANTS_DROPPED): the AMX variant (sapphirerapids) is
 dropped because ggml's score checks only cpuid, not whether the OS grants tile state, and the
 intermediate x86 levels are dropped to keep the build short on 2 cores (their CPUs run the
@@ -55,7 +55,7 @@ BASE_FLAGS = (
     "-DGGML_BACKEND_DL=ON",
     "-DGGML_CPU_ALL_VARIANTS=ON",
     # the loadable backends go beside libllama.so (scikit-build-core installs relative to the
-    # wheel's platlib), where llara_edge.llama_lib loads them from
+    # wheel's platlib), where llara_edge.llama.lib loads them from
     "-DCMAKE_INSTALL_BINDIR=llama_cpp/lib",
     "-DCMAKE_INSTALL_RPATH=$ORIGIN",
     "-DLLAMA_BUILD_TESTS=OFF",

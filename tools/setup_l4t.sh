@@ -93,7 +93,7 @@ if [ "$DRY" -eq 0 ]; then
           --cuda-arch "$L4T_CUDA_ARCH" "${REBUILD[@]}")
 fi
 run "${PIP[@]}" --force-reinstall "$WHEEL"
-# The build record beside the venv, as tools/setup.sh writes it (llara_edge.llama_lib reads it:
+# The build record beside the venv, as tools/setup.sh writes it (llara_edge.llama.lib reads it:
 # doctor reports the flags the installed llama.cpp was built with).
 run mkdir -p "$VENV/share/llara-edge"
 run cp "$(dirname "$WHEEL")/build.json" "$VENV/share/llara-edge/llama-build.json"

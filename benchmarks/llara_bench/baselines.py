@@ -17,7 +17,8 @@ mmproj: image passed as a PNG data URL (its PNG encoding is this path's preproce
 `create_chat_completion(stream=True, temperature=0, top_k=1, grammar=GBNF of the LLaRA step
 with the prompt's object names)`. The handler's CHAT_FORMAT is set to vicuna_v1 (a subclass
 that changes only that class attribute) so the rendered prompt is byte-equal to the policy's;
-its clip.cpp image features carry the upstream defect noted in export/llara_export/gguf_runner.py.
+its clip.cpp image features carry the upstream defect noted in
+benchmarks/llara_bench/stock_llava.py.
 Both load once (outside the timed steps): steady-state control steps are compared, with
 the same thread count as every other runner (Llama's n_threads_batch would otherwise
 default to all cores).
@@ -125,7 +126,7 @@ class StockGbnfRunner:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Llava15ChatHandler
 
-        from llara_edge.llama_lib import load_llama_cpp
+        from llara_edge.llama import load_llama_cpp
 
         load_llama_cpp()
 
@@ -155,19 +156,19 @@ class StockGbnfRunner:
         return self._grammars[names]
 
     def step(self, rgb: np.ndarray, user_text: str) -> StepRecord:
-        from llama_cpp._utils import suppress_stdout_stderr
+        from llara_edge.llama import quiet
 
         # the handler's mtmd calls print ~10 lines per step from C even with verbose=False;
         # silenced outside the timed span (writing to /dev/null costs the baseline nothing)
-        with suppress_stdout_stderr(disable=False):
+        with quiet():
             return self._step(rgb, user_text)
 
     def _step(self, rgb: np.ndarray, user_text: str) -> StepRecord:
-        from llara_export.gguf_runner import _data_url
+        from llara_bench.stock_llava import data_url
 
         grammar = self._grammar(prompt_names(user_text))
         t0 = time.perf_counter()
-        url = _data_url(rgb)
+        url = data_url(rgb)
         text_part = IMAGE_TAG_RE.sub("", user_text).lstrip("\n")
         t1 = time.perf_counter()
         chunks = self.llm.create_chat_completion(

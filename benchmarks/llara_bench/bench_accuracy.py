@@ -8,10 +8,9 @@ Contract:
     AccuracyConfig.quick_config(**overrides)
 
 Parity (recomputed when the source checkpoint is at hand, else the manifest's report):
-- "llm": each GGUF variant fed the reference image embeddings (export/llara_export/parity.py
-  measure():
-  logit diff after the prompt, greedy answer agreement, action error in px), gated by the
-  export's own thresholds (failures listed);
+- "llm": each GGUF variant on the runtime's gguf engine, fed the reference image embeddings
+  (export/llara_export/parity.py measure(): logit diff after the prompt, greedy answer
+  agreement, action error in px), gated by the export's own thresholds (failures listed);
 - "policy": the runtime Policy on that variant end to end (its vision engine, constrained
   decoding) against the torch reference's free-greedy answer on the same frames: fraction of
   identical actions and the largest pick/place distance in pixels (inf when the reference
@@ -72,13 +71,6 @@ class AccuracyConfig:
         base = {"parity_frames": 2, "families": ("visual_manipulation",), "levels": ("L1",),
                 "episodes": 2, "quick": True, "threads": 1}
         return cls(**{**base, **overrides})
-
-
-class _LlmOnly:
-    """Parity runner exposing only an LLM's generate (fed the reference image embeddings)."""
-
-    def __init__(self, generate):
-        self.generate = generate
 
 
 class _PolicyText:
@@ -147,10 +139,12 @@ def _policy_parity(artifact: Path, variant: str, refs, cases, cfg: AccuracyConfi
 
 def run_parity(artifact: Path, cfg: AccuracyConfig, say: Say) -> dict:
     """Per variant: LLM-only parity (export thresholds) and end-to-end policy parity."""
+    from llara_edge.backends.base import make_backend
     from llara_edge.cases import sim_frames
     from llara_edge.runtime import manifest as mf
+    from llara_edge.runtime.artifact import Artifact
+    from llara_edge.runtime.config import RuntimeConfig
     from llara_export import parity
-    from llara_export.gguf_runner import GgufRunner
     from llara_export.torch_ref import PolicyConfig, TorchPolicy
 
     manifest = mf.load_manifest(artifact)
@@ -163,14 +157,13 @@ def run_parity(artifact: Path, cfg: AccuracyConfig, say: Say) -> dict:
     refs = parity.reference_outputs(ref_policy, cases)
     thresholds = parity.load_thresholds()
     out = {"source": "recomputed", "frames": [c.name for c in cases], "llm": {}, "policy": {}}
-    for variant, entry in manifest["llm"].items():
+    art = Artifact.open(artifact)
+    for variant in manifest["llm"]:
         say(f"parity: {variant}")
-        runner = GgufRunner(artifact / entry["file"], artifact / manifest["mmproj"]["file"],
-                            threads=cfg.n_threads)
-        try:
-            res = parity.measure(variant, _LlmOnly(runner.generate), refs, cases, ref_policy)
-        finally:
-            runner.close()
+        run = RuntimeConfig(variant=variant, threads=cfg.n_threads, grammar_cache_dir=None)
+        with make_backend("gguf", art, run) as backend:  # the runtime's engine, LLM alone
+            res = parity.measure(variant, parity.Engines(backend=backend), refs, cases,
+                                 ref_policy)
         bounds = thresholds if variant in thresholds else {variant: thresholds["q4_k_m"]}
         parity.gate(res, bounds)
         out["llm"][variant] = res.to_dict()

@@ -16,8 +16,8 @@ its policy gets the suite's thread count (the command itself uses all cores); sa
 artifact and GGUF variant as the candidate, visual_manipulation L1, seeds 0..episodes-1;
 the first decision is dropped as warm-up. In the simulator "drive" and "settle" advance the
 physics of the simulated arm, so they measure simulation speed, not a servo bus.
-Decode rate: llama.cpp directly (llama_decode on one token at a time after a 64-token
-prompt, median per-token wall time) on each GGUF variant; the bytes a pass reads are the
+Decode rate: the runtime's gguf engine (GgufBackend.extend: one llama_decode per token after a
+64-token prompt, median per-token wall time) on each GGUF variant; the bytes a pass reads are the
 GGUF's tensors except the token embedding (bench_models.gguf_weight_bytes), so achieved
 bandwidth = bytes x tokens/s and its fraction of this machine's NumPy read-stream bandwidth
 (benchmarks/llara_bench/membw.py: decoding reads weights and writes almost nothing; measured in the
@@ -90,31 +90,17 @@ def control_loop(artifact: Path, candidate: str, episodes: int, threads: int, sa
 def decode_rate(gguf: Path, threads: int, n_prompt: int = 64, n_decode: int = 64,
                 vocab_low: int = 3, vocab_high: int = 1000) -> dict:
     """Per-token llama.cpp decode time of a GGUF (module docstring)."""
-    from llara_edge.llama_lib import load_llama_cpp
-
-    llama_cpp = load_llama_cpp()
+    from llara_edge.backends.gguf import GgufBackend
 
     rng = np.random.default_rng(0)
     ids = rng.integers(vocab_low, vocab_high, n_prompt + n_decode).tolist()
-    llm = llama_cpp.Llama(str(gguf), n_ctx=n_prompt + n_decode + 8, n_batch=n_prompt,
-                          n_threads=threads, verbose=False)
-    try:
-        ctx = llm.ctx
-
-        def feed(tokens: list[int]) -> None:
-            arr = (llama_cpp.llama_token * len(tokens))(*tokens)
-            if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(arr, len(tokens))):
-                raise RuntimeError("llama_decode failed")
-
-        feed(ids[:n_prompt])
+    with GgufBackend(gguf, n_ctx=n_prompt + n_decode + 8, threads=threads) as llm:
+        llm.prefill([ids[:n_prompt]])
         times = []
         for tok in ids[n_prompt:]:
             t0 = time.perf_counter()
-            feed([tok])
-            llama_cpp.llama_get_logits_ith(ctx, -1)
+            llm.extend([tok])  # one llama_decode, the token's logits copied out
             times.append(time.perf_counter() - t0)
-    finally:
-        llm.close()
     per = summarize(times, warmup=2)
     return {"s_per_token": per.p50, "tokens_per_s": 1.0 / per.p50, "n": per.n}
 

@@ -82,23 +82,13 @@ def tiny_artifact(checkpoint: Path, cache_dir: Path = CACHE_DIR,
 
 
 def _quantize(src: Path, dst: Path, qtype: str) -> dict[str, int]:
-    from llara_edge.llama_lib import load_llama_cpp
-
-    llama_cpp = load_llama_cpp()
-
+    from llara_edge.llama import quantize
     from llara_export.quantize import QUANT_TYPES, tensor_types
 
     ftypes = {**QUANT_TYPES, **EXTRA_FTYPES}
     if qtype not in ftypes:
         raise ConfigError(f"unknown quantisation {qtype!r}; known: {sorted(ftypes)}")
-    from llama_cpp._utils import suppress_stdout_stderr
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ftypes[qtype]
-    with suppress_stdout_stderr(disable=False):  # llama.cpp prints one line per tensor
-        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
-    if rc != 0 or not dst.is_file():
-        raise ArtifactError(f"llama_model_quantize {src.name} -> {qtype} failed (code {rc})")
+    quantize(src, dst, ftypes[qtype])  # ArtifactError when llama.cpp fails
     return tensor_types(dst)
 
 

@@ -2,7 +2,8 @@
 
 Contract:
     refs = reference_outputs(policy, cases)                   # torch, once per export
-    result = measure(name, runner, refs, cases, policy)       # one VariantResult
+    result = measure(name, Engines(vision, backend), refs, cases, policy)   # one VariantResult
+    logits, tokens = greedy_answer(backend, prompt_ids, embeds, max_new, eos_id)
     thresholds = load_thresholds(path=None)                   # parity_thresholds.json
     failures = gate(result, thresholds)                       # list of "metric value vs bound"
     format_table(results) -> str
@@ -19,9 +20,13 @@ Metrics of a variant (None where the variant does not produce that quantity):
   the first differing token of each frame that differs (inf where the reference has none);
 - max_action_px: largest pick/place error in pixels of the frame over frames whose
   reference answer parses as a LLaRA step (inf when the variant's answer does not parse).
-A runner has `encode_image(rgb)` and/or `generate(prompt_ids, embeds, max_new, eos)`;
-LLM variants are fed the reference image embeddings unless they encode images themselves,
-so an LLM row measures the LLM alone.
+A row measures the runtime's own engines (the classes Policy uses, llara_edge.backends): a
+VisionEngine (its embeddings give min_cosine) and/or an LLM Backend (logits, answers). An LLM
+row without a vision engine is fed the reference image embeddings, so it measures the LLM
+alone. `greedy_answer` feeds a prompt as Policy.act does (the ids before the image as the
+backend's prefix, then the image embeddings and the rest of the prompt in one prefill, so the
+KV cache is used with P > 0) and decodes with the runtime's decode_greedy over the backend's
+extend (ties -> lowest id, as torch).
 """
 
 from __future__ import annotations
@@ -33,12 +38,22 @@ from pathlib import Path
 
 import numpy as np
 
+from llara_edge.backends.base import Backend, VisionEngine
 from llara_edge.cases import ParityCase
+from llara_edge.decoding.constrained_decode import decode_greedy
 from llara_edge.errors import ConfigError, ParseError
-from llara_edge.formats import parse_llara_first_step
+from llara_edge.formats import IMAGE_TOKEN_INDEX, parse_llara_first_step
 
 THRESHOLDS_FILE = Path(__file__).with_name("parity_thresholds.json")
 METRICS = ("min_cosine", "max_logit_diff", "min_answer_agreement", "max_action_px")
+
+
+@dataclass(frozen=True)
+class Engines:
+    """The runtime engines one parity row measures (either may be None, not both)."""
+
+    vision: VisionEngine | None = None  # frame -> (N, hidden) embeddings
+    backend: Backend | None = None  # the LLM; fed `vision`'s embeddings, else the reference's
 
 
 @dataclass
@@ -115,21 +130,45 @@ def _divergence_margin(tokens: list[int], ref: RefOutput) -> float:
     return ref.margins[k] if k < len(ref.margins) else math.inf
 
 
-def measure(name: str, runner, refs: list[RefOutput], cases: list[ParityCase], policy,
+def greedy_answer(backend: Backend, prompt_ids: list[int], embeds: np.ndarray,
+                  max_new: int, eos_id: int) -> tuple[np.ndarray, list[int]]:
+    """(logits after the prompt (vocab,), greedy answer ids) of `backend` on LLaVA prompt ids
+    whose IMAGE_TOKEN_INDEX placeholders stand for `embeds` (N, hidden) (module docstring)."""
+    segments: list = [[]]
+    for tok in prompt_ids:
+        if tok == IMAGE_TOKEN_INDEX:
+            segments += [np.asarray(embeds, dtype=np.float32), []]
+        else:
+            segments[-1].append(int(tok))
+    prefix, rest = segments[0], [s for s in segments[1:] if len(s)]
+    if prefix and rest:
+        backend.set_prefix([prefix])
+        logits = backend.prefill(rest)
+    else:
+        backend.reset()
+        logits = backend.prefill(segments)
+    return logits, decode_greedy(backend.extend, logits, eos_id, max_new).tokens
+
+
+def measure(name: str, engines: Engines, refs: list[RefOutput], cases: list[ParityCase], policy,
             max_new_tokens: int | None = None) -> VariantResult:
-    """All metrics a runner supports, over the parity cases."""
+    """All metrics the engines produce, over the parity cases."""
+    if engines.vision is None and engines.backend is None:
+        raise ConfigError(f"parity row {name!r} has no engine to measure")
     result = VariantResult(name)
     tok = policy.backend.tokenizer
     max_new = max_new_tokens or policy.config.max_new_tokens
     cosines, diffs, agree, px = [], [], [], []
     for ref, case in zip(refs, cases, strict=True):
         embeds = ref.embeds
-        if hasattr(runner, "encode_image"):
-            embeds = runner.encode_image(case.rgb)
+        if engines.vision is not None:
+            timings = dict.fromkeys(("preprocess", "vision", "projector"), 0.0)
+            embeds = engines.vision.encode(case.rgb, timings)
             cosines.append(float(token_cosines(embeds, ref.embeds).min()))
-        if not hasattr(runner, "generate"):
+        if engines.backend is None:
             continue
-        logits, tokens = runner.generate(ref.prompt_ids, embeds, max_new, tok.eos_id)
+        logits, tokens = greedy_answer(engines.backend, ref.prompt_ids, embeds, max_new,
+                                       tok.eos_id)
         diffs.append(float(np.abs(logits - ref.logits).max()))
         agree.append(tokens == ref.tokens)
         if not agree[-1]:

@@ -10,16 +10,18 @@ Contract:
 Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf (streamed from the safetensors where
 the checkpoint has them, export/llara_export/gguf_stream.py), llm-<quant>.gguf, mmproj-f16.gguf;
 "onnx" writes vision.onnx, vision_features.onnx, projector.safetensors, embed.onnx and
-llm.onnx (export/llara_export/onnx_vision.py, export/llara_export/onnx_llm.py). Parity rows: f16 and
-each quant (GGUF LLM fed the reference image embeddings), mmproj (llama.cpp clip, reported), onnx
-(end to end: vision.onnx embeddings, then embed.onnx + llm.onnx with the prompt prefilled in two
-chunks and greedy decoding through the KV cache) and onnx-features (vision_features.onnx + the fused
-projector kernel). The tokenizer is always written.
+llm.onnx (export/llara_export/onnx_vision.py, export/llara_export/onnx_llm.py). The tokenizer is
+always written. Parity rows (export/llara_export/parity_rows.py): f16 and each quant (the gguf
+engine fed the reference image embeddings), mmproj (the gguf engine's llama.cpp clip, reported),
+onnx (end to end: the onnx vision engine, then the onnx engine through its KV cache) and
+onnx-features (vision_features.onnx + the fused projector kernel): the runtime's own engines
+(llara_edge.backends, as Policy loads them) over the files of the temporary directory, opened
+as an Artifact from a provisional manifest.json (every hash, no parity report yet).
 
 Everything is written into a temporary sibling of `out` (`.NAME.tmp-XXXX`) and renamed into
-place only after the parity gate passed and manifest.json (written last, atomically) is
-there; on any error, a failed gate or an interrupt the temporary directory is removed, so
-no half export is ever left where the runtime looks. An existing non-empty `out` is
+place only after the parity gate passed and manifest.json (rewritten with the parity report,
+atomically) is there; on any error, a failed gate or an interrupt the temporary directory is
+removed, so no half export is ever left where the runtime looks. An existing non-empty `out` is
 refused unless `overwrite`. The TensorRT engine is never built here (engines are specific
 to the target GPU and TensorRT version): the manifest records the tensorrt status.
 """
@@ -193,81 +195,11 @@ def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
 
 
 def count_steps(cfg: ExportConfig) -> int:
-    """Progress calls of run_export: load, writers, frames, reference, parity rows, manifest."""
+    """Progress calls of run_export: load, writers, frames, reference, provisional manifest,
+    parity rows, manifest."""
     per_format = {"gguf": 2 + len(cfg.quants) + 1 + len(cfg.quants), "onnx": 2 + 2,
                   "onnx-vision": 1 + 2}
-    return 1 + sum(per_format[f] for f in cfg.formats) + 2 + 1
-
-
-class _MmprojOnly:
-    """Parity runner exposing only the mmproj image encoder of a GgufRunner."""
-
-    def __init__(self, runner):
-        self.encode_image = runner.encode_image
-
-
-class _LlmOnly:
-    """Parity runner exposing only the LLM of a GgufRunner (fed the reference embeddings)."""
-
-    def __init__(self, runner):
-        self.generate = runner.generate
-
-
-def _gguf_parity(ctx: dict, say) -> list:
-    from llara_export import parity
-    from llara_export.gguf_runner import GgufRunner
-
-    cfg, tmp, results = ctx["cfg"], ctx["tmp"], []
-    for variant in ("f16", *cfg.quants):
-        say(f"parity: {variant}")
-        runner = GgufRunner(tmp / f"llm-{variant}.gguf", tmp / "mmproj-f16.gguf",
-                            threads=cfg.threads)
-        try:
-            if variant == "f16":
-                mm = parity.measure("mmproj", _MmprojOnly(runner), *ctx["refs"])
-                mm.note = "llama.cpp clip; reported, see parity_thresholds.json"
-                results.append(mm)
-            results.append(parity.measure(variant, _LlmOnly(runner), *ctx["refs"]))
-        finally:
-            runner.close()
-    return results
-
-
-def _onnx_parity(ctx: dict, say) -> list:
-    from llara_export import parity
-    from llara_export.onnx_preprocess import preprocess_error, preprocess_model
-    from llara_export.onnx_runner import OnnxFeaturesRunner, OnnxRunner
-
-    cfg, tmp, info = ctx["cfg"], ctx["tmp"], ctx["info"]
-    say("parity: onnx (vision.onnx + embed.onnx + llm.onnx, onnxruntime CPU)")
-    cases = ctx["refs"][1]
-    err = preprocess_error(preprocess_model(info.preprocess), [c.rgb for c in cases],
-                           info.preprocess)
-    ctx["sections"]["onnx"]["preprocess_error"] = err
-    row = parity.measure("onnx", OnnxRunner(tmp, cfg.threads), *ctx["refs"])
-    row.note = (f"end to end; preprocessing max {err['max_abs_lsb']:g} LSB on "
-                f"{100 * err['mismatch_fraction']:.3f}% of values")
-    say("parity: onnx-features (vision_features.onnx + fused projector)")
-    feats = parity.measure("onnx-features", OnnxFeaturesRunner(tmp, cfg.threads), *ctx["refs"])
-    return [row, feats]
-
-
-def _onnx_vision_parity(ctx: dict, say) -> list:
-    """vision.onnx's embeddings (cosine; the onnx row's bound) and onnx-features."""
-    from llara_export import parity
-    from llara_export.onnx_runner import OnnxFeaturesRunner, OnnxVisionRunner
-
-    cfg, tmp = ctx["cfg"], ctx["tmp"]
-    say("parity: onnx-vision (vision.onnx embeddings, onnxruntime CPU)")
-    row = parity.measure("onnx-vision", OnnxVisionRunner(tmp, cfg.threads), *ctx["refs"])
-    say("parity: onnx-features (vision_features.onnx + fused projector)")
-    feats = parity.measure("onnx-features", OnnxFeaturesRunner(tmp, cfg.threads), *ctx["refs"])
-    return [row, feats]
-
-
-# format -> parity rows(ctx, say); ctx: cfg, tmp, info, refs (refs, cases, policy), sections
-FORMAT_PARITY: dict[str, Callable] = {"gguf": _gguf_parity, "onnx": _onnx_parity,
-                                      "onnx-vision": _onnx_vision_parity}
+    return 1 + sum(per_format[f] for f in cfg.formats) + 2 + 1 + 1
 
 
 class _ReferenceTexts:
@@ -295,10 +227,13 @@ def _reference(model, tok, info, cfg: ExportConfig, say) -> tuple:
 
 def _parity(reference: tuple, info, cfg: ExportConfig, tmp: Path, sections: dict,
             say) -> list:
+    """Every row with the runtime's engines over `tmp` (its provisional manifest.json)."""
+    from llara_edge.runtime.artifact import Artifact
     from llara_export import parity
+    from llara_export.parity_rows import FORMAT_PARITY, ParityContext
 
     thresholds = parity.load_thresholds(cfg.thresholds)
-    ctx = {"cfg": cfg, "tmp": tmp, "info": info, "refs": reference, "sections": sections}
+    ctx = ParityContext(cfg, Artifact.open(tmp), info, reference, sections)
     results = []
     for fmt in cfg.formats:
         results += FORMAT_PARITY[fmt](ctx, say)
@@ -316,7 +251,8 @@ def _source(info, tok) -> dict:
             "sha256": mf.source_hash(sources)}
 
 
-def _manifest(cfg, info, source, sections, results, tmp: Path) -> dict:
+def _manifest(cfg, info, source, sections, tmp: Path) -> dict:
+    """Everything but the parity report (files hashed once, before manifest.json exists)."""
     from llara_edge.backends.trt_build import tensorrt_status
 
     names = [p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".")]
@@ -333,10 +269,16 @@ def _manifest(cfg, info, source, sections, results, tmp: Path) -> dict:
         "tokenizer": TOKENIZER_GGUF,
         "tensorrt": tensorrt_status(),
         "tools": _tool_versions(),
-        "parity": {"frames": cfg.parity_frames, "frame_size": list(cfg.frame_size),
-                   "results": [r.to_dict() for r in results]},
         "files": mf.file_entries(tmp, names),
     }
+
+
+def _with_parity(manifest: dict, cfg: ExportConfig, results: list) -> dict:
+    """The provisional manifest with the parity report (before `files`, as always)."""
+    body = {k: v for k, v in manifest.items() if k != "files"}
+    return {**body, "parity": {"frames": cfg.parity_frames, "frame_size": list(cfg.frame_size),
+                               "results": [r.to_dict() for r in results]},
+            "files": manifest["files"]}
 
 
 @contextlib.contextmanager
@@ -385,12 +327,16 @@ def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:
         # (a 7B model's stay resident otherwise while llama.cpp maps its own copy)
         del model
         gc.collect()
+        # provisional manifest (no parity): the rows open tmp as the runtime opens an export
+        say("hashing the files: provisional manifest.json")
+        draft = _manifest(cfg, info, source, sections, tmp)
+        mf.write_manifest(tmp, draft)
         results = _parity(reference, info, cfg, tmp, sections, say)
         report = ExportReport(ok=not any(r.failures for r in results), out=cfg.out,
                               results=results)
         say("writing manifest.json" if report.ok else "parity gate failed: nothing published")
         if report.ok:
-            report.manifest = _manifest(cfg, info, source, sections, results, tmp)
+            report.manifest = _with_parity(draft, cfg, results)  # sections hold the rows' notes
             mf.write_manifest(tmp, report.manifest)
             _publish(tmp, cfg.out)
     except OSError as err:

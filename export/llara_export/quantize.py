@@ -52,17 +52,11 @@ def quantize_gguf(src: str | Path, dst: str | Path, qtype: str, threads: int = 0
     """Run llama_model_quantize(src -> dst, qtype); ArtifactError when llama.cpp fails."""
     if qtype not in QUANT_TYPES:
         raise ConfigError(f"unknown quantisation {qtype!r}; known: {sorted(QUANT_TYPES)}")
-    from llara_edge.llama_lib import load_llama_cpp
+    from llara_edge.llama import quantize  # ArtifactError where llama-cpp-python is unusable
 
-    llama_cpp = load_llama_cpp()  # ArtifactError where llama-cpp-python is unusable
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise ArtifactError(f"GGUF to quantise not found: {src}")
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = QUANT_TYPES[qtype]
-    params.nthread = threads or usable_cpus()  # RuntimeConfig's meaning of 0
-    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
-    if rc != 0 or not dst.is_file():
-        dst.unlink(missing_ok=True)
-        raise ArtifactError(f"llama_model_quantize {src.name} -> {qtype} failed (code {rc})")
+    # ArtifactError, and no dst, when it fails; 0 threads: RuntimeConfig's meaning
+    quantize(src, dst, QUANT_TYPES[qtype], threads or usable_cpus())
     return QuantReport(qtype=qtype, path=dst, tensor_types=tensor_types(dst))

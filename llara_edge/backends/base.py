@@ -21,10 +21,14 @@ Contract (all arrays NumPy; one sequence per backend):
 
 Subclasses implement `_prefill(parts)`, `_extend(ids)`, `_truncate(n_keep)`, `_clear()` and
 `encode_image`; validation (empty input, context length, rollback range) and the prefix
-bookkeeping live here once. Registries: `@register_backend(name)` / `@register_vision(name)`
-class decorators; `make_*` import the module of a built-in name on first use (so the runtime
-imports llama_cpp, onnxruntime, tensorrt or torch only for the engines it asks for). A name
-neither registered nor built in is a ConfigError listing the known names.
+bookkeeping live here once. Errors at run time: InputError for a bad argument (ids outside
+the vocabulary, embeddings of the wrong width, nothing to feed, a rollback past the start, a
+frame that is not uint8 (H, W, 3)), ContextFullError when the positions would pass n_ctx,
+EngineError when the engine itself fails (llara_edge.errors).
+Registries: `@register_backend(name)` / `@register_vision(name)` class decorators; `make_*`
+import the module of a built-in name on first use (so the runtime imports llama_cpp,
+onnxruntime, tensorrt or torch only for the engines it asks for). A name neither registered
+nor built in is a ConfigError listing the known names.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llara_drivers.registry import Registry
-from llara_edge.errors import ConfigError
+from llara_edge.errors import ConfigError, ContextFullError, InputError
 
 if TYPE_CHECKING:
     from llara_edge.runtime.artifact import Artifact
@@ -95,22 +99,22 @@ class Backend(ABC):
         for seg in segments:
             if isinstance(seg, np.ndarray) and seg.ndim == 2:
                 if seg.shape[1] != self.hidden_size:
-                    raise ConfigError(f"embeddings must be (N, {self.hidden_size}), got "
+                    raise InputError(f"embeddings must be (N, {self.hidden_size}), got "
                                       f"{seg.shape}")
                 part: Part = np.ascontiguousarray(seg, dtype=np.float32)
             else:
                 part = [int(t) for t in seg]
                 if any(not 0 <= t < self.n_vocab for t in part):
-                    raise ConfigError(f"token ids must be in [0, {self.n_vocab}): {part}")
+                    raise InputError(f"token ids must be in [0, {self.n_vocab}): {part}")
             if len(part):
                 parts.append(part)
         return parts
 
     def _check_room(self, n_new: int) -> None:
         if n_new == 0:
-            raise ConfigError("at least one position is needed")
+            raise InputError("at least one position is needed")
         if self.n_past + n_new > self.n_ctx:
-            raise ConfigError(f"context full: {self.n_past} + {n_new} > n_ctx {self.n_ctx}")
+            raise ContextFullError(f"context full: {self.n_past} + {n_new} > n_ctx {self.n_ctx}")
 
     def prefill(self, segments: Sequence[Segment]) -> np.ndarray:
         parts = self._parts(segments)
@@ -124,7 +128,7 @@ class Backend(ABC):
 
     def rollback(self, n: int) -> None:
         if not 0 <= n <= self.n_past:
-            raise ConfigError(f"cannot roll back {n} of {self.n_past} positions")
+            raise InputError(f"cannot roll back {n} of {self.n_past} positions")
         if n:
             self._truncate(self.n_past - n)
             self._n_prefix = min(self._n_prefix, self.n_past)
@@ -165,10 +169,10 @@ class VisionEngine(ABC):
 
 
 def check_frame(frame: np.ndarray) -> np.ndarray:
-    """A C-contiguous uint8 (H, W, 3) RGB frame, or ConfigError."""
+    """A C-contiguous uint8 (H, W, 3) RGB frame, or InputError."""
     arr = np.asarray(frame)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-        raise ConfigError(f"frames must be uint8 (H, W, 3) RGB, got {arr.dtype} {arr.shape}")
+        raise InputError(f"frames must be uint8 (H, W, 3) RGB, got {arr.dtype} {arr.shape}")
     return np.ascontiguousarray(arr)
 
 

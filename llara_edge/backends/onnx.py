@@ -18,7 +18,8 @@ decode loop). On 2 cores with 2 threads per engine, a gguf step with ONNX vision
 p50 with spinning and 18 ms without; an all-ONNX step 33 ms and 20 ms (tiny-llara, 320x240
 sim frames). With one thread there are no workers and nothing changes. A graph whose weights
 are in NAME.onnx.data (a 7B llm.onnx: 27 GB fp32) runs from the memory-mapped file without
-prepacked copies (map_external_weights).
+prepacked copies (map_external_weights). A run that onnxruntime fails is an EngineError
+naming the graph.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 
 from llara_edge.backends.base import register_backend
 from llara_edge.backends.kv import KVCacheBackend, Spec
-from llara_edge.errors import ArtifactError
+from llara_edge.errors import ArtifactError, EngineError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class OrtRunner:
     def __init__(self, path: str | Path, config):
         import onnxruntime as ort
 
+        self.path = Path(path)
         providers, self.fallback = _providers(config, ort.get_available_providers())
         if self.fallback:
             log.warning("onnxruntime lacks %s for %s: running on %s", self.fallback,
@@ -106,7 +108,11 @@ class OrtRunner:
         self._names = list(self.outputs)
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self._names, self.session.run(self._names, feeds), strict=True))
+        try:
+            out = self.session.run(self._names, feeds)
+        except Exception as err:  # onnxruntime's Fail / InvalidArgument / RuntimeException
+            raise EngineError(f"onnxruntime failed running {self.path.name}: {err}") from err
+        return dict(zip(self._names, out, strict=True))
 
 
 class _LazyRunner:

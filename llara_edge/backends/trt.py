@@ -12,7 +12,8 @@ precision); nothing is shipped. A run sets every input shape on the execution co
 (set_input_shape), copies inputs to device buffers (cuda-python cudart), binds every tensor
 address, runs execute_async_v3 on a stream, and copies outputs back. The KV cache stays on
 the host between runs (kv.KVCacheBackend), which is simple and correct, not the fastest.
-Without tensorrt or a CUDA device, from_artifact raises DeviceError with the reason.
+Without tensorrt or a CUDA device, from_artifact raises DeviceError with the reason; a CUDA
+runtime call that fails is a DeviceError, an engine run that fails an EngineError.
 Not exercised on the development machine (no GPU, no tensorrt): written against the
 TensorRT 10 Python API.
 """
@@ -25,7 +26,7 @@ import numpy as np
 
 from llara_edge.backends.base import register_backend
 from llara_edge.backends.kv import KVCacheBackend
-from llara_edge.errors import DeviceError
+from llara_edge.errors import DeviceError, EngineError
 
 PRECISION = "fp16"
 
@@ -92,7 +93,7 @@ class TrtRunner:
                 buffers.append(ptr)
                 self.context.set_tensor_address(name, ptr)
             if not self.context.execute_async_v3(self.stream):
-                raise DeviceError("TensorRT execute_async_v3 failed")
+                raise EngineError("TensorRT execute_async_v3 failed")
             d2h = rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
             for arr, ptr in zip(host.values(), buffers[len(self.inputs):], strict=True):
                 _check(rt.cudaMemcpyAsync(arr.ctypes.data, ptr, arr.nbytes, d2h, self.stream))

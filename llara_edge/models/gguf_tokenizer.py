@@ -12,7 +12,7 @@ Contract (the interface of models.tokenizer.SpmTokenizer):
 The vocabulary (tokens, scores, token types, special ids, add_bos, add_space_prefix) comes
 from the GGUF's tokenizer.ggml.* metadata (models.gguf_vocab, header only). Encoding engines
 (registry ENGINES): "llama.cpp" is llama.cpp's own tokenizer (llama_tokenize, add_special=
-False, parse_special=False) on a vocab_only model loaded through llara_edge.llama_lib, i.e.
+False, parse_special=False) on a vocab_only model owned by llara_edge.llama, i.e.
 exactly the ids the gguf backend's model was trained / exported with; "python" is the plain
 transcription of llama.cpp's SPM algorithm (gguf_vocab.spm_encode), the reference the tests
 compare it with. A GGUF without a vocabulary, a non-SPM vocabulary or a corrupt file raises
@@ -27,8 +27,6 @@ space the dummy prefix put there, as sentencepiece's DecodeIds.
 
 from __future__ import annotations
 
-import ctypes
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -61,34 +59,16 @@ class LlamaCppSpm:
     """llama.cpp's tokenizer on a vocab_only model (no weights are loaded)."""
 
     def __init__(self, vocab: GgufVocab):
-        from llara_edge.llama_lib import load_llama_cpp, quiet
+        from llara_edge.llama import LlamaModel
 
-        lc = self._lc = load_llama_cpp()
-        with quiet():
-            lc.llama_backend_init()
-            params = lc.llama_model_default_params()
-            params.vocab_only = True
-            params.n_gpu_layers = 0
-            model = lc.llama_model_load_from_file(str(vocab.path).encode(), params)
-        if not model:
-            raise ArtifactError(f"llama.cpp cannot load the vocabulary of {vocab.path}")
-        self._model = model
-        self._vocab = lc.llama_model_get_vocab(model)
-        self._free = weakref.finalize(self, lc.llama_model_free, model)
-        n = lc.llama_vocab_n_tokens(self._vocab)
-        if n != vocab.size:
+        self._model = LlamaModel(vocab.path, vocab_only=True)  # freed with this object
+        if self._model.n_vocab != vocab.size:
+            n = self._model.n_vocab
+            self._model.close()
             raise ArtifactError(f"{vocab.path}: llama.cpp sees {n} tokens, metadata {vocab.size}")
 
     def encode(self, text: str) -> list[int]:
-        if not text:
-            return []
-        data = text.encode("utf-8")
-        cap = len(data) + 8  # SPM: at most one token per byte, plus the prefix space
-        buf = (ctypes.c_int32 * cap)()
-        n = self._lc.llama_tokenize(self._vocab, data, len(data), buf, cap, False, False)
-        if n < 0:  # cannot happen with cap >= bytes + 1; kept as a typed error, not a crash
-            raise ArtifactError(f"llama_tokenize needs {-n} tokens for {len(data)} bytes")
-        return list(buf[:n])
+        return self._model.tokenize(text) if text else []
 
 
 ENGINES = {"llama.cpp": LlamaCppSpm, "python": PythonSpm}

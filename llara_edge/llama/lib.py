@@ -4,7 +4,7 @@ Contract:
     lc = load_llama_cpp()        # the llama_cpp module; ggml's CPU (and CUDA) backends loaded
     with quiet(): ...            # llama.cpp's C-level stdout/stderr chatter silenced (loading)
     build_info() -> dict         # recorded CMake flags, backend files, loaded CPU variant,
-                                 # llama_print_system_info()
+                                 # GPU offload support, llama_print_system_info()
     self_test(timeout) -> dict   # q8_0 and q4_K matmuls in a subprocess: ok / error / signal
 
 tools/build_llama.py builds llama.cpp with GGML_BACKEND_DL: the CPU backend is one
@@ -15,7 +15,7 @@ through `load_llama_cpp`, which calls ggml_backend_load_all_from_path(llama_cpp/
 anything else touches the library. A build without GGML_BACKEND_DL (backends linked in) has
 them registered already and is left alone.
 
-The self-test runs `python -m llara_edge.llama_lib --self-test` so that a library built for
+The self-test runs `python -m llara_edge.llama.lib --self-test` so that a library built for
 instructions this CPU lacks is reported as a clear error (SIGILL -> "illegal instruction"),
 not a crash in the middle of a demo. It multiplies random weights quantised by ggml itself
 (q8_0, q4_K) with activations on the loaded CPU backend and compares with the NumPy product
@@ -119,6 +119,7 @@ def build_info() -> dict:
     return {"version": lc.__version__, "cmake_args": record.get("cmake_args"),
             "variants_dropped": record.get("variants_dropped"), "backend_files": variants,
             "loaded": loaded_backend_files(),
+            "gpu_offload": bool(lc.llama_supports_gpu_offload()),
             "system_info": lc.llama_print_system_info().decode(errors="replace").strip()}
 
 
@@ -200,7 +201,7 @@ def run_self_test() -> dict:
             "tol": SELF_TEST_TOL, "loaded": loaded_backend_files()}
 
 
-SELF_TEST_CMD = (sys.executable, "-m", "llara_edge.llama_lib", "--self-test")
+SELF_TEST_CMD = (sys.executable, "-m", "llara_edge.llama.lib", "--self-test")
 
 
 def self_test(timeout: float = 120.0, cmd: tuple[str, ...] = SELF_TEST_CMD) -> dict:
@@ -229,7 +230,7 @@ def self_test(timeout: float = 120.0, cmd: tuple[str, ...] = SELF_TEST_CMD) -> d
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--self-test"]:
-        sys.exit("usage: python -m llara_edge.llama_lib --self-test")
+        sys.exit("usage: python -m llara_edge.llama.lib --self-test")
     try:
         print(json.dumps(run_self_test()))
     except ArtifactError as err:
