@@ -18,7 +18,9 @@ Metrics of a variant (None where the variant does not produce that quantity):
   weight models have such ties everywhere). `tie_margins` holds the reference margin at
   the first differing token of each frame that differs (inf where the reference has none);
 - max_action_px: largest pick/place error in pixels of the frame over frames whose
-  reference answer parses as a LLaRA step (inf when the variant's answer does not parse).
+  reference answer parses, with the parser of the reference's policy format
+  (llara_edge.formats.policy_format), as a pick-and-place action (inf when the variant's
+  answer does not parse).
 A runner has `encode_image(rgb)` and/or `generate(prompt_ids, embeds, max_new, eos)`;
 LLM variants are fed the reference image embeddings unless they encode images themselves,
 so an LLM row measures the LLM alone.
@@ -33,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from llara_edge.actions import PickPlaceAction
 from llara_edge.errors import ConfigError, ParseError
-from llara_edge.formats import parse_llara_first_step
+from llara_edge.formats import PolicyFormat, policy_format
 from llara_export.frames import ParityCase
 
 THRESHOLDS_FILE = Path(__file__).with_name("parity_thresholds.json")
@@ -93,14 +96,19 @@ def token_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a64 * b64).sum(axis=1) / np.maximum(norms, 1e-30)
 
 
-def action_error_px(ref_text: str, text: str, width: int, height: int) -> float | None:
-    """Largest pick/place distance in pixels; None when the reference does not parse."""
+def action_error_px(ref_text: str, text: str, width: int, height: int,
+                    fmt: PolicyFormat | None = None) -> float | None:
+    """Largest pick/place distance in pixels; None when the reference does not parse (with
+    `fmt`'s parser, default llara) or is no pick-and-place action."""
+    fmt = fmt or policy_format("llara")
     try:
-        ref = parse_llara_first_step(ref_text)
+        ref = fmt.parse(ref_text)
     except ParseError:
         return None
+    if not isinstance(ref, PickPlaceAction):
+        return None
     try:
-        act = parse_llara_first_step(text)
+        act = fmt.parse(text)
     except ParseError:
         return math.inf
     scale = np.array([width, height], dtype=np.float64)
@@ -135,7 +143,7 @@ def measure(name: str, runner, refs: list[RefOutput], cases: list[ParityCase], p
         if not agree[-1]:
             result.tie_margins.append(_divergence_margin(tokens, ref))
         err = action_error_px(ref.text, tok.decode(tokens).strip(), case.rgb.shape[1],
-                              case.rgb.shape[0])
+                              case.rgb.shape[0], policy.config.format())
         if err is not None:
             px.append(err)
     result.min_cosine = min(cosines) if cosines else None

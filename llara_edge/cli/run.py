@@ -93,7 +93,7 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
 
 def runtime_config(args: argparse.Namespace):
     """RuntimeConfig from the runtime arguments (validated there: ConfigError)."""
-    from llara_edge.robot.policy_io import N_LLARVA_JOINTS
+    from llara_edge.formats import N_ARM_JOINTS
     from llara_edge.runtime.config import RuntimeConfig
 
     providers = tuple(p.strip() for p in args.providers.split(",") if p.strip())
@@ -101,7 +101,7 @@ def runtime_config(args: argparse.Namespace):
                          threads=args.threads, gpu_layers=args.gpu_layers,
                          providers=providers, cache_type_k=args.cache_type_k,
                          draft_tokens=args.draft_tokens, n_ctx=args.n_ctx,
-                         max_new_tokens=args.max_new_tokens, n_joints=N_LLARVA_JOINTS,
+                         max_new_tokens=args.max_new_tokens, n_joints=N_ARM_JOINTS,
                          numbering=args.numbering)
 
 
