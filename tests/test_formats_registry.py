@@ -29,7 +29,11 @@ BOX = (0.312, 0.617, 0.07, 0.094)
 
 
 def test_builtins_are_registered_lazily_and_unknown_names_are_config_errors():
+    # a built-in is its file formats/<name>_format.py, found by that name
+    assert POLICY_FORMATS.builtin == {"llara": "llara_edge.formats.llara_format",
+                                      "llarva": "llara_edge.formats.llarva_format"}
     assert {"llara", "llarva"} <= set(POLICY_FORMATS.names())
+    assert all(POLICY_FORMATS.get(name).name == name for name in POLICY_FORMATS.builtin)
     assert POLICY_FORMATS.group == "llara_edge.formats"
     llara, llarva = policy_format("llara"), policy_format("llarva", n_joints=7)
     assert (llara.name, llara.action_type, llara.grammar_kind) == ("llara", PickPlaceAction,

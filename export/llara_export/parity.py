@@ -19,7 +19,7 @@ Metrics of a variant (None where the variant does not produce that quantity):
   the first differing token of each frame that differs (inf where the reference has none);
 - max_action_px: largest pick/place error in pixels of the frame over frames whose
   reference answer parses, with the parser of the reference's policy format
-  (llara_edge.formats.policy_format), as a pick-and-place action (inf when the variant's
+  (llara_edge.formats.base), as a pick-and-place action (inf when the variant's
   answer does not parse).
 A runner has `encode_image(rgb)` and/or `generate(prompt_ids, embeds, max_new, eos)`;
 LLM variants are fed the reference image embeddings unless they encode images themselves,

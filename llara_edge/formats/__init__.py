@@ -1,11 +1,19 @@
 """Text formats of the LLaRA and LLARVA policies: templates, prompts, answers, parsers, and
 the policy-format objects that bundle them (one registered `PolicyFormat` per format,
-formats.policy_format: `policy_format("llara")`, `policy_format("llarva", n_joints)`).
+formats.base: `policy_format("llara")`, `policy_format("llarva", n_joints)`).
 
 Everything here reproduces the original projects byte for byte (sources are cited in each
 module); parsers are strict and raise only `llara_edge.errors.ParseError` on bad text.
 """
 
+from llara_edge.formats.base import (
+    N_ARM_JOINTS,
+    POLICY_FORMATS,
+    PolicyFormat,
+    PromptInput,
+    format_for_grammar,
+    policy_format,
+)
 from llara_edge.formats.llara import (
     FORMAT_PROMPTS,
     BBox,
@@ -35,14 +43,6 @@ from llara_edge.formats.parse import (
     parse_llara_first_step,
     parse_llara_like_eval,
     parse_localization,
-)
-from llara_edge.formats.policy_format import (
-    N_ARM_JOINTS,
-    POLICY_FORMATS,
-    PolicyFormat,
-    PromptInput,
-    format_for_grammar,
-    policy_format,
 )
 from llara_edge.formats.prompt import (
     LlaraPrompt,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from llara_edge.actions import PickPlaceAction
 from llara_edge.errors import ConfigError
+from llara_edge.formats.base import POLICY_FORMATS, PolicyFormat, PromptInput
 from llara_edge.formats.llara import format_answer, next_step_number
 from llara_edge.formats.parse import parse_llara_first_step
-from llara_edge.formats.policy_format import POLICY_FORMATS, PolicyFormat, PromptInput
 from llara_edge.formats.prompt import LlaraPrompt
 
 _STEP_GRAMMARS = ("llara", "llara_pick", "llara_sweep")

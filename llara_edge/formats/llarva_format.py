@@ -13,13 +13,13 @@ import numpy as np
 
 from llara_edge.actions import JointStepAction
 from llara_edge.errors import ParseError
+from llara_edge.formats.base import POLICY_FORMATS, PolicyFormat, PromptInput
 from llara_edge.formats.llarva import (
     LlarvaPrompt,
     ProprioHistory,
     format_llarva_answer,
     parse_llarva_answer,
 )
-from llara_edge.formats.policy_format import POLICY_FORMATS, PolicyFormat, PromptInput
 
 
 @POLICY_FORMATS.register("llarva")

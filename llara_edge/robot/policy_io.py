@@ -7,7 +7,7 @@ Contract:
   typed action. The loop takes that action as it is (the policy's "parse" stage was the one
   parse); the answer of a text-only policy (action None: the oracle, the torch reference,
   test fakes) is parsed once by the loop, timed as "parse", with the parser of the
-  prompter's policy format (llara_edge.formats.policy_format).
+  prompter's policy format (llara_edge.formats.base).
 - Adapters: `RuntimeTextPolicy` over the runtime's `Policy` (llara_edge.runtime.policy,
   `act(rgb, task) -> PolicyStep(text, action, timings, ...)`: text, action and every stage
   timing are handed on); the torch reference's

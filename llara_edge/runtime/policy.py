@@ -27,7 +27,7 @@ is appended to the prompt's prefill (kernels.constrained_decode.prefill_prefix),
 decode_constrained with jump forward and, with draft_tokens > 0, prompt-lookup speculation
 (drafts from the task text, verified in one pass, rolled back where greedy disagrees); the
 answer is well-formed by construction. Everything format-specific comes from the policy
-format object (formats.policy_format): the artifact's format names the default grammar kind;
+format object (formats.base): the artifact's format names the default grammar kind;
 the parser, the grammar's options and the step-header rule are those of the format that reads
 the grammar in use (config.grammar when given, e.g. "llarva" answers parse as llarva).
 Grammars of the format's step kinds (LLaRA's) are compiled once with every step number

@@ -22,17 +22,20 @@ A format is one module holding a PolicyFormat subclass registered under its name
     @POLICY_FORMATS.register("mine")
     class MyFormat(PolicyFormat): ...
 
-The built-ins ("llara" in formats.llara_format, "llarva" in formats.llarva_format) are
-imported on first use; another distribution adds formats through the entry-point group
-`llara_edge.formats` (value "module:Class", or a module that registers its classes). An
-unknown name is a ConfigError listing the known ones. Grammar kinds are those of
+The built-ins are the modules `llara_edge/formats/<name>_format.py` ("llara", "llarva"),
+found by their file name and imported on first use, so a built-in format is its one file;
+another distribution adds formats through the entry-point group `llara_edge.formats` (value
+"module:Class", or a module that registers its classes). An unknown name is a ConfigError
+listing the known ones. Grammar kinds are those of
 decoding.answer_grammars.GRAMMARS: a format names them, the runtime compiles them.
 """
 
 from __future__ import annotations
 
+import pkgutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from llara_drivers.registry import Registry
 from llara_edge.actions import Action, PickPlaceAction
@@ -40,10 +43,18 @@ from llara_edge.errors import ConfigError, ParseError
 
 N_ARM_JOINTS = 5  # joints of the SO-101 arm (and the simulator's); the jaw is the gripper value
 
-POLICY_FORMATS = Registry(
-    "policy format",
-    {"llara": "llara_edge.formats.llara_format", "llarva": "llara_edge.formats.llarva_format"},
-    attr="name", group="llara_edge.formats", error=ConfigError)
+_BUILTIN_SUFFIX = "_format"  # llara_edge/formats/<name>_format.py registers format <name>
+
+
+def _builtin_formats() -> dict[str, str]:
+    """Built-in format name -> module, one per formats/<name>_format.py."""
+    found = pkgutil.iter_modules([str(Path(__file__).parent)])
+    return {m.name.removesuffix(_BUILTIN_SUFFIX): f"llara_edge.formats.{m.name}"
+            for m in found if m.name.endswith(_BUILTIN_SUFFIX)}
+
+
+POLICY_FORMATS = Registry("policy format", _builtin_formats(), attr="name",
+                          group="llara_edge.formats", error=ConfigError)
 
 
 @dataclass(frozen=True)
