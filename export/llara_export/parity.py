@@ -129,6 +129,7 @@ def measure(name: str, runner, refs: list[RefOutput], cases: list[ParityCase], p
     result = VariantResult(name)
     tok = policy.backend.tokenizer
     max_new = max_new_tokens or policy.config.max_new_tokens
+    fmt = policy_format(policy.config.policy_format)  # the reference's answers' parser
     cosines, diffs, agree, px = [], [], [], []
     for ref, case in zip(refs, cases, strict=True):
         embeds = ref.embeds
@@ -143,7 +144,7 @@ def measure(name: str, runner, refs: list[RefOutput], cases: list[ParityCase], p
         if not agree[-1]:
             result.tie_margins.append(_divergence_margin(tokens, ref))
         err = action_error_px(ref.text, tok.decode(tokens).strip(), case.rgb.shape[1],
-                              case.rgb.shape[0], policy.config.format())
+                              case.rgb.shape[0], fmt)
         if err is not None:
             px.append(err)
     result.min_cosine = min(cosines) if cosines else None
