@@ -24,7 +24,7 @@ class _Tok:
 class _Policy:
     def __init__(self):
         self.backend = type("B", (), {"tokenizer": _Tok()})()
-        self.config = type("C", (), {"max_new_tokens": 4})()
+        self.config = type("C", (), {"max_new_tokens": 4, "policy_format": "llara"})()
 
 
 class _ScriptedLLM(Backend):

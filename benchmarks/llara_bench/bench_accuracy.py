@@ -93,9 +93,9 @@ class _PolicyText:
 
 def _load_policy(artifact: Path, spec: str, cfg: AccuracyConfig, grammar: str | None = None):
     from llara_bench.specs import DEFAULT_VISION, POLICY_LLMS, parse_spec
+    from llara_edge.formats import N_ARM_JOINTS
     from llara_edge.runtime.config import RuntimeConfig
     from llara_edge.runtime.policy import Policy
-    from llara_edge.sim.datagen import LLARVA_N_JOINTS
 
     s = parse_spec(spec)
     if s.kind not in POLICY_LLMS:
@@ -103,7 +103,7 @@ def _load_policy(artifact: Path, spec: str, cfg: AccuracyConfig, grammar: str | 
     rc = RuntimeConfig(llm=POLICY_LLMS[s.kind], vision=s.vision or DEFAULT_VISION[s.kind],
                        variant=s.variant or "q4_k_m", threads=cfg.n_threads,
                        max_new_tokens=cfg.max_new_tokens, grammar=grammar,
-                       n_joints=LLARVA_N_JOINTS, checkpoint=cfg.checkpoint)
+                       n_joints=N_ARM_JOINTS, checkpoint=cfg.checkpoint)
     return Policy.load(artifact, rc)
 
 

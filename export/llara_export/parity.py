@@ -19,7 +19,9 @@ Metrics of a variant (None where the variant does not produce that quantity):
   weight models have such ties everywhere). `tie_margins` holds the reference margin at
   the first differing token of each frame that differs (inf where the reference has none);
 - max_action_px: largest pick/place error in pixels of the frame over frames whose
-  reference answer parses as a LLaRA step (inf when the variant's answer does not parse).
+  reference answer parses, with the parser of the reference's policy format
+  (llara_edge.formats.base), as a pick-and-place action (inf when the variant's
+  answer does not parse).
 A row measures the runtime's own engines (the classes Policy uses, llara_edge.backends): a
 VisionEngine (its embeddings give min_cosine) and/or an LLM Backend (logits, answers). An LLM
 row without a vision engine is fed the reference image embeddings, so it measures the LLM
@@ -38,11 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
+from llara_edge.actions import PickPlaceAction
 from llara_edge.backends.base import Backend, VisionEngine
 from llara_edge.cases import ParityCase
 from llara_edge.decoding.constrained_decode import decode_greedy
 from llara_edge.errors import ConfigError, ParseError
-from llara_edge.formats import IMAGE_TOKEN_INDEX, parse_llara_first_step
+from llara_edge.formats import IMAGE_TOKEN_INDEX, PolicyFormat, policy_format
 
 THRESHOLDS_FILE = Path(__file__).with_name("parity_thresholds.json")
 METRICS = ("min_cosine", "max_logit_diff", "min_answer_agreement", "max_action_px")
@@ -108,14 +111,19 @@ def token_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a64 * b64).sum(axis=1) / np.maximum(norms, 1e-30)
 
 
-def action_error_px(ref_text: str, text: str, width: int, height: int) -> float | None:
-    """Largest pick/place distance in pixels; None when the reference does not parse."""
+def action_error_px(ref_text: str, text: str, width: int, height: int,
+                    fmt: PolicyFormat | None = None) -> float | None:
+    """Largest pick/place distance in pixels; None when the reference does not parse (with
+    `fmt`'s parser, default llara) or is no pick-and-place action."""
+    fmt = fmt or policy_format("llara")
     try:
-        ref = parse_llara_first_step(ref_text)
+        ref = fmt.parse(ref_text)
     except ParseError:
         return None
+    if not isinstance(ref, PickPlaceAction):
+        return None
     try:
-        act = parse_llara_first_step(text)
+        act = fmt.parse(text)
     except ParseError:
         return math.inf
     scale = np.array([width, height], dtype=np.float64)
@@ -158,6 +166,7 @@ def measure(name: str, engines: Engines, refs: list[RefOutput], cases: list[Pari
     result = VariantResult(name)
     tok = policy.backend.tokenizer
     max_new = max_new_tokens or policy.config.max_new_tokens
+    fmt = policy_format(policy.config.policy_format)  # the reference's answers' parser
     cosines, diffs, agree, px = [], [], [], []
     for ref, case in zip(refs, cases, strict=True):
         embeds = ref.embeds
@@ -174,7 +183,7 @@ def measure(name: str, engines: Engines, refs: list[RefOutput], cases: list[Pari
         if not agree[-1]:
             result.tie_margins.append(_divergence_margin(tokens, ref))
         err = action_error_px(ref.text, tok.decode(tokens).strip(), case.rgb.shape[1],
-                              case.rgb.shape[0])
+                              case.rgb.shape[0], fmt)
         if err is not None:
             px.append(err)
     result.min_cosine = min(cosines) if cosines else None

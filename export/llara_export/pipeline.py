@@ -40,11 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+from llara_edge.actions import PickPlaceAction
 from llara_edge.errors import ArtifactError, ConfigError
+from llara_edge.formats import policy_format
 from llara_export import manifest as mf
 from llara_export.quantize import QUANT_TYPES
 
-POLICY_FORMATS = ("llara",)  # parity prompts and parsers used by the gate
 FORMATS = ("gguf", "onnx", "onnx-vision")  # onnx-vision: "onnx" without embed/llm.onnx
 TOKENIZER_GGUF = "tokenizer.gguf"  # vocab-only GGUF: what the runtime tokenises with
 
@@ -78,8 +79,9 @@ class ExportConfig:
             raise ConfigError("quantisation applies to the GGUF LLM: add gguf to the formats")
         if "onnx" in self.formats and "onnx-vision" in self.formats:
             raise ConfigError("formats onnx and onnx-vision overlap: name one")
-        if self.policy_format not in POLICY_FORMATS:
-            raise ConfigError(f"parity needs policy format in {POLICY_FORMATS}")
+        if not issubclass(policy_format(self.policy_format).action_type, PickPlaceAction):
+            raise ConfigError(f"parity renders pick-and-place frames: policy format "
+                              f"{self.policy_format!r} does not answer pick-and-place actions")
         if self.parity_frames < 1 or self.max_new_tokens < 1:
             raise ConfigError("parity_frames and max_new_tokens must be >= 1")
 
@@ -217,7 +219,7 @@ def _reference(model, tok, info, cfg: ExportConfig, say) -> tuple:
     from llara_export.torch_ref import PolicyConfig, TorchPolicy, TorchReferenceBackend
 
     say(f"parity: rendering {cfg.parity_frames} simulator frames")
-    cases = sim_frames(cfg.parity_frames, *cfg.frame_size)
+    cases = sim_frames(cfg.parity_frames, *cfg.frame_size, policy_format=cfg.policy_format)
     policy = TorchPolicy(TorchReferenceBackend(model, tok, info.preprocess),
                          PolicyConfig(cfg.policy_format, cfg.template, cfg.max_new_tokens))
     say("parity: torch reference answers")

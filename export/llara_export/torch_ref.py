@@ -16,14 +16,15 @@ TorchPolicy follows LLaRA's evaluation: prompt = build_prompt(template, user_tex
 `<image>` line is put in front when user_text has no image tag, as LLaVA's run_llava),
 ids = tokenizer_image_token(prompt), pixel values from llara_edge.models.preprocess, greedy
 decoding with model.generate_greedy (token-identical to HF generate, max_new_tokens 256 by
-default, stops at </s>), text = decode(new ids, skip special).strip(), then the policy
-format's parser; ParseError from the parser propagates unchanged.
+default, stops at </s>), text = decode(new ids, skip special).strip(), then the parser of
+the policy format object (llara_edge.formats.policy_format(config.policy_format,
+config.n_joints)); ParseError from the parser propagates unchanged.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +34,9 @@ import transformers
 from PIL import Image
 from transformers import DynamicCache
 
-from llara_edge.actions import JointStepAction, PickPlaceAction
+from llara_edge.actions import Action
 from llara_edge.errors import ConfigError
-from llara_edge.formats import (
-    get_template,
-    one_image_prompt,
-    parse_llara_first_step,
-    parse_llarva_answer,
-)
+from llara_edge.formats import PolicyFormat, get_template, one_image_prompt, policy_format
 from llara_edge.models.preprocess import PreprocessConfig, preprocess_image
 from llara_edge.robot.policy_io import PolicyOutput
 from llara_export.models.checkpoint import load_checkpoint
@@ -48,13 +44,6 @@ from llara_export.models.llava import LlavaPolicyModel
 from llara_export.models.tokenizer import SpmTokenizer
 
 _TRANSFORMERS_MAJOR = int(transformers.__version__.split(".")[0])
-
-# policy format -> parser(text, config) -> typed action
-PARSERS: dict[str, Callable[[str, PolicyConfig], PickPlaceAction | JointStepAction]] = {
-    "llara": lambda text, cfg: parse_llara_first_step(text),
-    "llarva": lambda text, cfg: parse_llarva_answer(text, cfg.n_joints),
-}
-
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -66,21 +55,22 @@ class PolicyConfig:
     n_joints: int = 7  # LLARVA only
 
     def __post_init__(self) -> None:
-        if self.policy_format not in PARSERS:
-            raise ConfigError(
-                f"unknown policy format {self.policy_format!r}; known: {sorted(PARSERS)}"
-            )
         get_template(self.template)
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be a positive int, got {self.max_new_tokens!r}")
         if not isinstance(self.n_joints, int) or self.n_joints < 1:
             raise ConfigError(f"n_joints must be a positive int, got {self.n_joints!r}")
+        self.format()  # ConfigError naming the known formats
+
+    def format(self) -> PolicyFormat:
+        """The policy format object: prompt rules, parser, action type."""
+        return policy_format(self.policy_format, self.n_joints)
 
 
 @dataclass(frozen=True)
 class PolicyResult:
     text: str  # decoded answer, stripped
-    action: PickPlaceAction | JointStepAction
+    action: Action  # the policy format's action type
     token_ids: tuple[int, ...]  # new tokens, </s> included when produced
     prompt_ids: tuple[int, ...]  # with IMAGE_TOKEN_INDEX placeholders
 
@@ -204,7 +194,7 @@ class TorchPolicy:
     def act(self, image: Image.Image | np.ndarray, user_text: str) -> PolicyResult:
         """Answer and parse; llara_edge.errors.ParseError when the text is not an action."""
         text, tokens, ids = self.generate(image, user_text)
-        action = PARSERS[self.config.policy_format](text, self.config)
+        action = self.config.format().parse(text)
         return PolicyResult(
             text=text, action=action, token_ids=tuple(tokens), prompt_ids=tuple(ids)
         )

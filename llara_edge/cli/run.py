@@ -77,10 +77,10 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
 def runtime_config(args: argparse.Namespace):
     """RuntimeConfig from the runtime arguments (validated there: ConfigError)."""
     from llara_edge.cli.options import values
-    from llara_edge.robot.policy_io import N_LLARVA_JOINTS
+    from llara_edge.formats import N_ARM_JOINTS
     from llara_edge.runtime.config import RuntimeConfig
 
-    return RuntimeConfig(**values(args, RuntimeConfig), n_joints=N_LLARVA_JOINTS)
+    return RuntimeConfig(**values(args, RuntimeConfig), n_joints=N_ARM_JOINTS)
 
 
 def robot_config(args: argparse.Namespace):

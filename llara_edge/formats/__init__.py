@@ -1,9 +1,19 @@
-"""Text formats of the LLaRA and LLARVA policies: templates, prompts, answers, parsers.
+"""Text formats of the LLaRA and LLARVA policies: templates, prompts, answers, parsers, and
+the policy-format objects that bundle them (one registered `PolicyFormat` per format,
+formats.base: `policy_format("llara")`, `policy_format("llarva", n_joints)`).
 
 Everything here reproduces the original projects byte for byte (sources are cited in each
 module); parsers are strict and raise only `llara_edge.errors.ParseError` on bad text.
 """
 
+from llara_edge.formats.base import (
+    N_ARM_JOINTS,
+    POLICY_FORMATS,
+    PolicyFormat,
+    PromptInput,
+    format_for_grammar,
+    policy_format,
+)
 from llara_edge.formats.llara import (
     FORMAT_PROMPTS,
     BBox,
@@ -63,6 +73,8 @@ __all__ = [
     "IMAGE_TOKEN_INDEX",
     "LLAVA_V1",
     "LOCALIZATION_PROMPTS",
+    "N_ARM_JOINTS",
+    "POLICY_FORMATS",
     "TEMPLATES",
     "VICUNA_V1",
     "BBox",
@@ -70,6 +82,8 @@ __all__ = [
     "LlaraPrompt",
     "LlarvaPrompt",
     "ObjectRef",
+    "PolicyFormat",
+    "PromptInput",
     "ProprioHistory",
     "SceneRef",
     "build_prompt",
@@ -80,6 +94,7 @@ __all__ = [
     "format_action",
     "format_answer",
     "format_bbox",
+    "format_for_grammar",
     "format_history",
     "format_llarva_answer",
     "format_object",
@@ -97,5 +112,6 @@ __all__ = [
     "parse_llarva_answer",
     "parse_llarva_like_source",
     "parse_localization",
+    "policy_format",
     "split_image_tags",
 ]

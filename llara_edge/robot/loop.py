@@ -1,9 +1,11 @@
-"""The closed loop: capture -> policy -> parse -> geometry -> safety -> drive, with telemetry.
+"""The closed loop: capture -> policy -> action -> geometry -> safety -> drive, with telemetry.
 
 Contract:
 - `RobotLoop(io, policy, prompter, cfg, ...)` runs decisions on a `RobotIO` (camera, arm,
   plant). One decision (`step`) is: capture a frame, build the prompt, ask the policy (under
-  the watchdog's policy deadline), parse the answer with the prompter's format, then
+  the watchdog's policy deadline), take its typed action (`PolicyOutput.action`; a text-only
+  policy's answer is parsed here, once, stage "parse", by the prompter's policy format) and
+  check it is an action of that format (else ParseError), then
   - pick-and-place / sweep (LLaRA): both image points + depth (median of valid depth around
     the pixel; a hole is a DepthError) -> camera 3D -> base frame through the hand-eye
     transform -> workspace check -> motion plan (approach heights, return home) -> setpoints
@@ -40,6 +42,7 @@ from llara_drivers.camera_model import deproject_pixel_to_point
 from llara_drivers.servo_wire import ServoFaultError
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.errors import DepthError, DeviceError, GeometryError, ParseError, SafetyError
+from llara_edge.formats import policy_format
 from llara_edge.geometry.kinematics import ArmKinematics
 from llara_edge.geometry.motion import MotionConfig, interpolate, plan_pick_place, plan_sweep
 from llara_edge.geometry.table import place_height, snap_to_table
@@ -47,7 +50,7 @@ from llara_edge.robot.annotate import render_annotated
 from llara_edge.robot.arm import Arm
 from llara_edge.robot.config import RobotConfig
 from llara_edge.robot.driver import Driver, StopRequested
-from llara_edge.robot.policy_io import PARSERS, Prompter, TextPolicy
+from llara_edge.robot.policy_io import PolicyOutput, Prompter, TextPolicy
 from llara_edge.robot.safety import SafetyLayer, SafetyRefusal, refusal_reason
 from llara_edge.robot.telemetry import StepRecord, Telemetry
 from llara_edge.robot.watchdog import Watchdog
@@ -223,8 +226,7 @@ class RobotLoop:
             raise SafetyRefusal("stalled", f"policy answered after {deadline.elapsed_s:.2f} s "
                                 f"(deadline {deadline.deadline_s} s); answer discarded")
         self._check_stop()
-        with tel.stage("parse"):
-            action = PARSERS[self.prompter.format](out.text)
+        action = self._action(out)
         self._record(frame, action)
         info = {"text": out.text, **out.info}
         if isinstance(action, PickPlaceAction):
@@ -233,6 +235,15 @@ class RobotLoop:
         else:
             info.update(self._joint_step(action, q_now))
         return info
+
+    def _action(self, out: PolicyOutput):
+        """The policy's typed action, or its text parsed once by the prompt's format; either
+        must be an action of that format (a policy answering in another is refused)."""
+        fmt = policy_format(self.prompter.format)
+        if out.action is not None:
+            return fmt.check(out.action)
+        with self.telemetry.stage("parse"):
+            return fmt.check(fmt.parse(out.text))
 
     def _points(self, action: PickPlaceAction, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
         """Base-frame pick and place points (3,) m from the frame's depth and the hand-eye."""

@@ -1,60 +1,56 @@
 """What the control loop asks of a policy and how it builds the prompt.
 
 Contract:
-- A `TextPolicy` answers `act(rgb, user_text) -> PolicyOutput(text, timings, info)`: the
-  raw answer text and the seconds spent per stage inside the policy ("preprocess",
-  "vision", "prefill", "decode", ...). The loop parses the text itself (timed as "parse"),
-  with the parser of the prompter's format, so every backend is checked the same way.
+- A `TextPolicy` answers `act(rgb, user_text) -> PolicyOutput(text, timings, info, action)`:
+  the raw answer text, the seconds spent per stage inside the policy ("preprocess",
+  "vision", "prefill", "decode", ...) and, from a policy that parses its own answer, the
+  typed action. The loop takes that action as it is (the policy's "parse" stage was the one
+  parse); the answer of a text-only policy (action None: the oracle, the torch reference,
+  test fakes) is parsed once by the loop, timed as "parse", with the parser of the
+  prompter's policy format (llara_edge.formats.base).
 - Adapters: `RuntimeTextPolicy` over the runtime's `Policy` (llara_edge.runtime.policy,
-  `act(rgb, task) -> PolicyStep(text, action, timings, ...)`); the torch reference's
+  `act(rgb, task) -> PolicyStep(text, action, timings, ...)`: text, action and every stage
+  timing are handed on); the torch reference's
   (`llara_export.torch_ref.TorchTextPolicy`) comes through `load_named_policy`.
   `load_runtime_policy(artifact_dir, config)` loads an exported artifact and nothing else
   (ArtifactError when it is missing or broken); `load_named_policy("torch-reference",
   checkpoint)` is only called when that policy is asked for by name. Neither ever exports.
 - A `Prompter` turns the robot state into the user text: `TaskPrompter` for a free-text task
-  (LLaRA inBC, the real robot), `SimPrompter` for a simulator episode (D-inBC with the
-  oracle boxes, or LLARVA with the proprio history, as `llara_edge.sim.policy_agent`).
-  `format` ("llara" | "llarva") selects the parser; `reset()` starts a new episode.
+  (the real robot: LLaRA inBC, or LLARVA with the proprio history), `SimPrompter` for a
+  simulator episode (D-inBC with the oracle boxes, or LLARVA, as `llara_edge.sim.policy_agent`).
+  `format` names the policy format (a name of formats.POLICY_FORMATS) whose prompt builder
+  writes the text and whose parser and action type the loop applies; `reset()` starts a new
+  episode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from llara_edge.actions import JointStepAction, PickPlaceAction
+from llara_edge.actions import Action, PickPlaceAction
 from llara_edge.errors import ArtifactError, ConfigError
-from llara_edge.formats import (
-    LlaraPrompt,
-    LlarvaPrompt,
-    ProprioHistory,
-    parse_llara_first_step,
-    parse_llarva_answer,
-)
+from llara_edge.formats import N_ARM_JOINTS, PromptInput, policy_format
 
 if TYPE_CHECKING:
     from llara_edge.runtime.config import RuntimeConfig
 
 POLICY_ENTRY_POINTS = "llara_edge.policies"  # text policies other components provide
-N_LLARVA_JOINTS = 5  # the SO-101's arm joints (the simulator's LLARVA data uses 5)
-
-PARSERS: dict[str, Callable[[str], PickPlaceAction | JointStepAction]] = {
-    "llara": parse_llara_first_step,
-    "llarva": lambda text: parse_llarva_answer(text, N_LLARVA_JOINTS),
-}
 
 
 @dataclass
 class PolicyOutput:
-    """One answer: text, seconds per internal stage, extra counters (tokens, passes)."""
+    """One answer: text, seconds per internal stage, extra counters (tokens, passes), and
+    the typed action when the policy parsed its answer itself (None: the loop parses)."""
 
     text: str
     timings: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    action: Action | None = None
 
 
 class TextPolicy(Protocol):
@@ -72,10 +68,8 @@ class RuntimeTextPolicy:
         step = self.policy.act(rgb, user_text)
         info = {k: getattr(step, k) for k in ("n_tokens", "forward_passes", "ttft_s")
                 if hasattr(step, k)}
-        # the loop parses the text itself (stage "parse"); the runtime's own parse of the
-        # same text would be counted twice
-        timings = {k: v for k, v in (getattr(step, "timings", {}) or {}).items() if k != "parse"}
-        return PolicyOutput(step.text, timings, info)
+        # the runtime parsed its answer (its "parse" stage): the loop takes the action as is
+        return PolicyOutput(step.text, dict(step.timings), info, step.action)
 
 
 def load_runtime_policy(artifact_dir: Path, config: RuntimeConfig | None = None
@@ -86,7 +80,7 @@ def load_runtime_policy(artifact_dir: Path, config: RuntimeConfig | None = None
     from llara_edge.runtime.config import RuntimeConfig
     from llara_edge.runtime.policy import Policy
 
-    config = config or RuntimeConfig(n_joints=N_LLARVA_JOINTS)
+    config = config or RuntimeConfig(n_joints=N_ARM_JOINTS)
     artifact_dir = Path(artifact_dir)
     if not (artifact_dir / "manifest.json").is_file():
         what = "a file" if artifact_dir.is_file() else (
@@ -139,23 +133,23 @@ class Prompter(Protocol):
 
 @dataclass
 class TaskPrompter:
-    """LLaRA inBC prompt for a free-text instruction (no object boxes: a real camera)."""
+    """The prompt for a free-text task on a real robot, written by the policy format `format`
+    (llara: inBC, no object boxes; llarva: the proprio history of the episode's poses)."""
 
     task: str
     format: str = "llara"
+    robot: str = "SO-101"
 
     def __post_init__(self) -> None:
-        if self.format not in PARSERS:
-            raise ConfigError(f"prompt format must be one of {sorted(PARSERS)}")
+        self._format = policy_format(self.format)  # ConfigError naming the known formats
         if not self.task.strip():
             raise ConfigError("the task text is empty")
-        self._proprio = ProprioHistory(N_LLARVA_JOINTS)
+        self._poses: list[np.ndarray] = []
 
     def reset(self) -> None:
-        self._proprio = ProprioHistory(N_LLARVA_JOINTS)
+        self._poses = []
 
     def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
-        if self.format == "llarva":
-            self._proprio.push(np.asarray(q)[:N_LLARVA_JOINTS])
-            return LlarvaPrompt(self.task.rstrip("."), robot="SO-101").render(self._proprio)
-        return LlaraPrompt(self.task, {}, describe=False).render(list(history))
+        self._poses.append(np.asarray(q))
+        return self._format.prompt(PromptInput(self.task, history=list(history),
+                                               poses=self._poses, robot=self.robot))

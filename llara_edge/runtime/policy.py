@@ -4,7 +4,8 @@ Contract:
     policy = Policy.load(artifact_dir, RuntimeConfig(llm="gguf", vision="onnx",
                                                      variant="q4_k_m", constrained=True))
     step = policy.act(rgb uint8 (H, W, 3), task: str) -> PolicyStep
-    step.text, step.action (PickPlaceAction | JointStepAction), step.tokens (answer ids),
+    step.text, step.action (the format's action type: PickPlaceAction for llara,
+    JointStepAction for llarva), step.tokens (answer ids),
     step.timings {"preprocess", "vision", "projector", "prefill", "decode", "parse"} seconds,
     step.forward_passes (LLM passes of the decode loop, the prefill not counted; as
     kernels.constrained_decode counts them), step.n_tokens (answer tokens, forced ones
@@ -25,13 +26,16 @@ image tag). constrained=True: the grammar's forced opening (e.g. " Step 1: Pick 
 is appended to the prompt's prefill (kernels.constrained_decode.prefill_prefix), then
 decode_constrained with jump forward and, with draft_tokens > 0, prompt-lookup speculation
 (drafts from the task text, verified in one pass, rolled back where greedy disagrees); the
-answer is well-formed by construction. The parser follows the grammar in use (config.grammar
-when given, else the artifact's policy format).
-LLaRA step grammars are compiled once with every step number 1..config.max_steps and both
-header forms; each act pins the header its task text implies (kernels.step_header): "Step
-k: " with k = 1 + the last step of the prompt's "You have finished: " history
-(formats.next_step_number) under config.numbering "numbered", no header under "unnumbered",
-the model's choice of the two under "either". The forced opening is then per step number.
+answer is well-formed by construction. Everything format-specific comes from the policy
+format object (formats.base): the artifact's format names the default grammar kind;
+the parser, the grammar's options and the step-header rule are those of the format that reads
+the grammar in use (config.grammar when given, e.g. "llarva" answers parse as llarva).
+Grammars of the format's step kinds (LLaRA's) are compiled once with every step number
+1..config.max_steps and both header forms; each act pins the header its task text implies
+(decoding.step_header): "Step k: " with k = format.step_number(task) (LLaRA: 1 + the last
+step of the prompt's "You have finished: " history) under config.numbering "numbered", no
+header under "unnumbered", the model's choice of the two under "either". The forced opening
+is then per step number. `policy.format` is that format object.
 constrained=False: free greedy (decode_greedy) to EOS and the strict parser, whose
 ParseError propagates unchanged.
 """
@@ -39,13 +43,12 @@ ParseError propagates unchanged.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from llara_edge.actions import JointStepAction, PickPlaceAction
+from llara_edge.actions import Action
 from llara_edge.backends.base import make_backend, make_vision
 from llara_edge.decoding.constrained_decode import (
     Lookahead,
@@ -59,31 +62,27 @@ from llara_edge.decoding.step_header import StepHeader
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
     IMAGE_TOKEN_INDEX,
-    next_step_number,
+    PolicyFormat,
+    format_for_grammar,
     one_image_prompt,
-    parse_llara_first_step,
-    parse_llarva_answer,
+    policy_format,
 )
 from llara_edge.runtime.artifact import Artifact
 from llara_edge.runtime.config import RuntimeConfig
 from llara_kernels.masked_argmax import masked_argmax
 
 STAGES = ("preprocess", "vision", "projector", "prefill", "decode", "parse")
-Action = PickPlaceAction | JointStepAction
-# policy format -> (default grammar kind, parser(text, config))
-FORMATS: dict[str, tuple[str, Callable[[str, RuntimeConfig], Action]]] = {
-    "llara": ("llara", lambda text, cfg: parse_llara_first_step(text)),
-    "llarva": ("llarva", lambda text, cfg: parse_llarva_answer(text, cfg.n_joints)),
-}
-STEP_KINDS = ("llara", "llara_pick", "llara_sweep")  # grammars with a "Step k: " header
 
 
-def grammar_spec(kind: str, config: RuntimeConfig) -> dict:
-    """GrammarSpec options the runtime compiles `kind` with."""
-    spec = {"names": config.object_names, "n_joints": config.n_joints}
-    if kind in STEP_KINDS:
-        spec.update(first_step=1, last_step=config.max_steps, numbered=None)
-    return spec
+def answer_format(artifact: Artifact, config: RuntimeConfig) -> tuple[PolicyFormat, str]:
+    """(the format that reads the answers, the grammar kind) for `artifact` under `config`:
+    the kind is config.grammar or the artifact's format's default; ConfigError when the
+    artifact's format is unknown here or no format reads that kind."""
+    try:
+        kind = config.grammar or policy_format(artifact.policy_format).grammar_kind
+        return format_for_grammar(kind, artifact.policy_format, config.n_joints), kind
+    except ConfigError as err:
+        raise ConfigError(f"{err} (artifact {artifact.root})") from err
 
 
 @dataclass(frozen=True)
@@ -102,15 +101,10 @@ class Policy:
 
     def __init__(self, artifact: Artifact, config: RuntimeConfig, backend, vision, tokenizer,
                  grammar, load_timings: dict[str, float] | None = None):
-        fmt = artifact.policy_format
-        if fmt not in FORMATS:
-            raise ConfigError(f"unknown policy format {fmt!r} in {artifact.root}; "
-                              f"known: {sorted(FORMATS)}")
+        self.format: PolicyFormat = answer_format(artifact, config)[0]
         self.artifact, self.config, self.backend, self.vision = artifact, config, backend, vision
         self.tokenizer, self.grammar = tokenizer, grammar
         self.template = artifact.template
-        kind = config.grammar or FORMATS[fmt][0]  # "llarva_trace" answers parse as llarva
-        self._parse = FORMATS["llarva" if kind.startswith("llarva") else "llara"][1]
         self._openings: dict[int, tuple] = {}  # step number -> (grammar, opening, state)
         self._aliases = whitespace_aliases(grammar.vocab.token_bytes)  # "▁▁" drafts as "▁"
         self._prefix_ids = self._split(self.prompt_ids(""))[0]
@@ -144,9 +138,10 @@ class Policy:
         try:
             vision = make_vision(config.vision, artifact, config, backend)
             t2 = time.perf_counter()
-            kind = config.grammar or FORMATS.get(artifact.policy_format, ("llara",))[0]
+            fmt, kind = answer_format(artifact, config)
             grammar = grammar_for(kind, tokenizer, backend.n_vocab, config.grammar_cache_dir,
-                                  **grammar_spec(kind, config))
+                                  **fmt.grammar_options(kind, config.object_names,
+                                                        config.max_steps))
             t3 = time.perf_counter()
             timings = {"verify": t1 - t0, "engines": t2 - t1, "grammar": t3 - t2}
             return cls(artifact, config, backend, vision, tokenizer, grammar, timings)
@@ -170,12 +165,13 @@ class Policy:
     # --- one control step --------------------------------------------------------------
     def _opening_for(self, task: str) -> tuple:
         """(grammar or its step view, forced opening ids, state after it) for `task`."""
+        header = self.grammar.spec.kind in self.format.step_kinds
         step = 1
-        if self.grammar.spec.kind in STEP_KINDS and self.config.numbering != "unnumbered":
-            step = next_step_number(task)
+        if header and self.config.numbering != "unnumbered":
+            step = self.format.step_number(task)
         if step not in self._openings:
             grammar = self.grammar
-            if grammar.spec.kind in STEP_KINDS:
+            if header:
                 grammar = StepHeader(grammar, step, self.config.numbering)
             self._openings[step] = (grammar, *prefill_prefix(grammar))
         return self._openings[step]
@@ -228,7 +224,7 @@ class Policy:
         t3 = time.perf_counter()
         tokens = [*opening, *result.tokens]
         text = self.tokenizer.decode(tokens).strip()
-        action = self._parse(text, self.config)
+        action = self.format.parse(text)
         t4 = time.perf_counter()
         timings["preprocess"] += t1 - t0  # tokenisation of the prompt
         timings.update(prefill=t2 - t1, decode=t3 - t2, parse=t4 - t3)

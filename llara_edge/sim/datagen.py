@@ -33,24 +33,21 @@ from llara_edge.formats import (
     ACTION_PROMPTS,
     DETECTION_PROMPTS,
     LOCALIZATION_PROMPTS,
-    LlaraPrompt,
-    LlarvaPrompt,
-    ProprioHistory,
+    PromptInput,
     detection_answer,
     detection_prompt,
-    format_answer,
-    format_llarva_answer,
     localization_answer,
     localization_prompt,
+    policy_format,
 )
 from llara_edge.sim.camera import project_points
 from llara_edge.sim.config import SimConfig
 from llara_edge.sim.env import Observation, TabletopEnv
 from llara_edge.sim.expert import ScriptedExpert
+from llara_edge.sim.prompter import SIM_FORMATS, prompt_input
 from llara_edge.sim.tasks import LEVELS, TASK_FAMILIES
 
 TRAIN_SEED_BASE = 1_000_000  # evaluation uses seeds below this
-LLARVA_N_JOINTS = 5  # the SO-101 arm joints; the jaw motor is the gripper value
 TRACE_POINTS = 8  # future end-effector points in a LLARVA visual trace
 
 
@@ -108,16 +105,17 @@ class _Writer:
 def _llara_samples(rng: np.random.Generator, cfg: DatagenConfig, env: TabletopEnv,
                    action: PickPlaceAction, history: list[PickPlaceAction],
                    image: str) -> Iterator[dict]:
-    """inBC / D-inBC behaviour cloning plus the auxiliary samples of one frame."""
+    """inBC / D-inBC behaviour cloning (the pick-and-place format's prompt and answer) plus
+    LLaRA's auxiliary samples of one frame."""
     task, objects = env.task, {o.name: o for o in env.oracle_objects()}
-    mentioned = {n: objects[n].bbox for n in task.names if n in task.instruction}
+    fmt = policy_format(SIM_FORMATS["pick_place"])
     meta = {"family": task.family, "level": task.level, "seed": task.seed, "step": len(history)}
     for variant in cfg.llara_variants:
         paraphrase = (int(rng.integers(len(ACTION_PROMPTS)))
                       if rng.random() < cfg.paraphrase_prob else None)
-        prompt = LlaraPrompt(task.instruction, mentioned, describe=variant == "dinbc",
-                             paraphrase=paraphrase).render(history)
-        answer = format_answer([action], first_step=len(history) + 1)
+        prompt = fmt.prompt(prompt_input(env, variant == "dinbc", paraphrase=paraphrase,
+                                         history=list(history)))
+        answer = fmt.answer(action, prompt)
         yield _record(f"{image}:{variant}", image, prompt, answer, task=variant, **meta)
     if not cfg.aux:
         return
@@ -142,19 +140,19 @@ def _trace(env: TabletopEnv, future: list[JointStepAction]) -> tuple[tuple[int, 
 
 def _llarva_samples(rng: np.random.Generator, cfg: DatagenConfig, env: TabletopEnv,
                     steps: list[tuple[str, np.ndarray, JointStepAction]]) -> Iterator[dict]:
-    """One sample per control step: the proprio history before it, the next joint target."""
+    """One sample per control step (the joint format's prompt and answer): the proprio
+    history up to it, the next joint target (with the visual trace when asked for)."""
     task = env.task
-    history = ProprioHistory(LLARVA_N_JOINTS)
-    for t, (image, q, action) in enumerate(steps):
-        history.push(q[:LLARVA_N_JOINTS])
+    fmt = policy_format(SIM_FORMATS["joint"])
+    for t, (image, _, action) in enumerate(steps):
         variant = "trace" if rng.random() < cfg.trace_prob else "action"
         trace = _trace(env, [a for _, _, a in steps[t:]]) if variant == "trace" else None
         target = JointStepAction(action.joints, action.gripper, trace)
-        prompt = LlarvaPrompt(task.instruction.rstrip("."), robot=cfg.robot,
-                              variant=variant).render(history)
-        yield _record(f"{image}:llarva", image, prompt,
-                      format_llarva_answer(target, LLARVA_N_JOINTS), task=f"llarva_{variant}",
-                      family=task.family, level=task.level, seed=task.seed, step=t)
+        prompt = fmt.prompt(PromptInput(task.instruction, poses=[q for _, q, _ in steps[:t + 1]],
+                                        robot=cfg.robot, variant=variant))
+        yield _record(f"{image}:llarva", image, prompt, fmt.answer(target, prompt),
+                      task=f"llarva_{variant}", family=task.family, level=task.level,
+                      seed=task.seed, step=t)
 
 
 def _run_episode(env: TabletopEnv, writer: _Writer, cfg: DatagenConfig, family: str,

@@ -1,22 +1,24 @@
 """Oracle text policy: the simulator's scripted expert answering in the policy's text format.
 
 `OracleTextPolicy(env).act(rgb, user_text)` ignores the image and answers what the scripted
-expert would do in the env's current state, written exactly as a LLaRA (pick-and-place,
-"Step k: ..." numbered after the history in the prompt) or LLARVA (joint step) answer. The
-loop parses that text like any model's, so the loop, geometry, safety and bus are exercised
-with a policy that is right by construction (`llara-edge run --policy oracle`, tests).
+expert would do in the env's current state, written by the policy format of the task's
+control (sim.prompter.SIM_FORMATS, or `formats`): a LLaRA pick-and-place step numbered after
+the history in the prompt, or a LLARVA joint step. It returns text only: the loop parses it
+like any model's, so the loop, geometry, safety and bus are exercised with a policy that is
+right by construction (`llara-edge run --policy oracle`, tests).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
-from llara_edge.actions import PickPlaceAction
-from llara_edge.formats import format_answer, format_llarva_answer, next_step_number
-from llara_edge.robot.policy_io import N_LLARVA_JOINTS, PolicyOutput
+from llara_edge.formats import policy_format
+from llara_edge.robot.policy_io import PolicyOutput
 from llara_edge.sim.expert import ScriptedExpert
+from llara_edge.sim.prompter import SIM_FORMATS
 
 
 class OracleTextPolicy:
@@ -24,8 +26,8 @@ class OracleTextPolicy:
 
     name = "oracle"
 
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, env, formats: Mapping[str, str] = SIM_FORMATS):
+        self.env, self.formats = env, dict(formats)
         self._expert: ScriptedExpert | None = None
         self._episode = -1
 
@@ -34,8 +36,6 @@ class OracleTextPolicy:
         if self._episode != self.env.episode:
             self._expert, self._episode = ScriptedExpert(self.env), self.env.episode
         action = self._expert.act()
-        if isinstance(action, PickPlaceAction):
-            text = format_answer([action], first_step=next_step_number(user_text))
-        else:
-            text = format_llarva_answer(action, N_LLARVA_JOINTS)
+        fmt = policy_format(self.formats[self.env.task.control])
+        text = fmt.answer(action, user_text)
         return PolicyOutput(text, {"policy": time.perf_counter() - start})

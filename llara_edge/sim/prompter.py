@@ -1,39 +1,55 @@
-"""The simulator's prompter: prompts exactly as the data generator writes them.
+"""The simulator's prompts: exactly as the data generator writes them, by the policy formats.
 
-`SimPrompter(env, describe=True)` is a `llara_edge.robot.policy_io.Prompter` for a simulator
-episode: D-inBC with the oracle boxes (or inBC with `describe=False`) for pick-and-place tasks,
-LLARVA with the proprio history for joint-control tasks, as `llara_edge.sim.policy_agent`.
+- `SIM_FORMATS` maps a task's control mode to the policy format the simulator speaks for it
+  ("pick_place" -> "llara", "joint" -> "llarva"): its prompts, the oracle's answers and the
+  data generator's samples. Every user takes a `formats` mapping to speak others.
+- `prompt_input(env, describe, **fields)` is the env's state as a `formats.PromptInput`: the
+  task's instruction and the objects it names with their oracle boxes (D-inBC; inBC with
+  `describe=False`), plus the given fields (history, poses, robot, paraphrase, variant).
+- `SimPrompter(env, describe=True)` is a `llara_edge.robot.policy_io.Prompter` for a simulator
+  episode: the format of the current task's control writes the prompt from the episode's
+  poses and executed steps, as `llara_edge.sim.policy_agent`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from llara_edge.actions import PickPlaceAction
-from llara_edge.formats import LlarvaPrompt, ProprioHistory
-from llara_edge.robot.policy_io import N_LLARVA_JOINTS
-from llara_edge.sim.policy_agent import llara_user_text
+from llara_edge.formats import PromptInput, policy_format
+
+SIM_FORMATS: Mapping[str, str] = {"pick_place": "llara", "joint": "llarva"}
+
+
+def prompt_input(env, describe: bool = True, **fields) -> PromptInput:
+    """The current task as a PromptInput: instruction, named objects (with their boxes)."""
+    task = env.task
+    boxes = {o.name: o.bbox for o in env.oracle_objects()}
+    mentioned = {n: boxes[n] for n in task.names if n in task.instruction}
+    return PromptInput(task.instruction, mentioned, describe=describe, **fields)
 
 
 class SimPrompter:
-    """Simulator prompts exactly as the data generator writes them (see policy_agent)."""
+    """Simulator prompts exactly as the data generator writes them (module docstring)."""
 
-    def __init__(self, env, describe: bool = True, robot: str = "SO-101"):
-        self.env, self.describe, self.robot = env, describe, robot
-        self._proprio = ProprioHistory(N_LLARVA_JOINTS)
+    def __init__(self, env, describe: bool = True, robot: str = "SO-101",
+                 formats: Mapping[str, str] = SIM_FORMATS):
+        self.env, self.describe, self.robot, self.formats = env, describe, robot, dict(formats)
+        for name in self.formats.values():
+            policy_format(name)  # ConfigError naming the known formats
+        self._poses: list[np.ndarray] = []
 
     @property
     def format(self) -> str:
-        return "llarva" if self.env.task.control == "joint" else "llara"
+        return self.formats[self.env.task.control]
 
     def reset(self) -> None:
-        self._proprio = ProprioHistory(N_LLARVA_JOINTS)
+        self._poses = []
 
     def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
-        if self.format == "llarva":
-            self._proprio.push(np.asarray(q)[:N_LLARVA_JOINTS])
-            return LlarvaPrompt(self.env.task.instruction.rstrip("."),
-                                robot=self.robot).render(self._proprio)
-        return llara_user_text(self.env, list(history), self.describe)
+        self._poses.append(np.asarray(q))
+        inp = prompt_input(self.env, self.describe, history=list(history), poses=self._poses,
+                           robot=self.robot)
+        return policy_format(self.format).prompt(inp)

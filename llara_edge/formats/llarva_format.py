@@ -1,0 +1,51 @@
+"""The "llarva" policy format: LLARVA's joint control (FORMATS.md §3).
+
+Prompt: `formats.llarva.LlarvaPrompt` with the proprio history of the episode's last poses
+(the instruction without its final "."; variant "action", or "trace" to ask for the 2-D
+visual trace), answer "[The 2-D visual trace: [[x, y], ...] ]The next action step: [j1, ...,
+jn, gripper]" parsed to a JointStepAction of `n_joints` joints. Grammar kinds: "llarva",
+"llarva_trace"; no step header.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from llara_edge.actions import JointStepAction
+from llara_edge.errors import ParseError
+from llara_edge.formats.base import POLICY_FORMATS, PolicyFormat, PromptInput
+from llara_edge.formats.llarva import (
+    LlarvaPrompt,
+    ProprioHistory,
+    format_llarva_answer,
+    parse_llarva_answer,
+)
+
+
+@POLICY_FORMATS.register("llarva")
+class LlarvaFormat(PolicyFormat):
+    """LLARVA: absolute joint targets plus gripper, one control step per answer."""
+
+    action_type = JointStepAction
+    grammar_kind = "llarva"
+    grammar_kinds = ("llarva", "llarva_trace")
+
+    def prompt(self, inp: PromptInput) -> str:
+        history = ProprioHistory(self.n_joints)
+        for pose in inp.poses[-len(history.rows):]:  # older poses have left the buffer
+            history.push(np.asarray(pose)[: self.n_joints])
+        return LlarvaPrompt(inp.instruction.rstrip("."), robot=inp.robot,
+                            variant=inp.variant or "action").render(history)
+
+    def parse(self, text: str) -> JointStepAction:
+        return parse_llarva_answer(text, self.n_joints)
+
+    def answer(self, action: JointStepAction, user_text: str) -> str:
+        return format_llarva_answer(action, self.n_joints)
+
+    def check(self, action: JointStepAction) -> JointStepAction:
+        super().check(action)
+        if len(action.joints) != self.n_joints:
+            raise ParseError("wrong_count", f"{len(action.joints)} joints, the llarva format "
+                             f"here has {self.n_joints}")
+        return action
