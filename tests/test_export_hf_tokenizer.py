@@ -1,9 +1,9 @@
 """Checkpoints as users bring them: a tokenizer.json and no tokenizer.model (transformers 5).
 
 - A llava-hf checkpoint built and saved by transformers' own classes (LlavaConfig,
-  LlavaForConditionalGeneration, a LlamaTokenizerFast made from the project's tiny
-  sentencepiece model with llava-hf's `<image>` / `<pad>`; save_pretrained writes no
-  tokenizer.model) is exported by `llara-edge export` and runs a simulator episode with
+  LlavaForConditionalGeneration: tiny_models.random_llava_hf; a LlamaTokenizerFast made from
+  the project's tiny sentencepiece model with llava-hf's `<image>` / `<pad>`; save_pretrained
+  writes no tokenizer.model) is exported by `llara-edge export` and runs a simulator episode with
   `llara-edge run`; so is an original-layout checkpoint with tokenizer.json only whose CLIP
   directory lies elsewhere (`--clip`). Both commands run as subprocesses, so what reaches the
   terminal is seen at the file-descriptor level: llama.cpp's quantiser log is in
@@ -31,7 +31,7 @@ import pytest
 pytest.importorskip("llama_cpp")
 pytest.importorskip("gguf")
 
-from tiny_models import llara_conversations
+from tiny_models import llara_conversations, random_llava_hf
 from transformers import LlamaTokenizerFast
 
 from llara_edge.cli.main import main
@@ -63,29 +63,6 @@ def fast_tokenizer(spm_dir: Path, out: Path) -> Path:
     tok.add_special_tokens({"pad_token": "<pad>"})
     tok.save_pretrained(out)
     return out
-
-
-def transformers_llava_hf(tok_dir: Path, where: Path, n_pieces: int) -> Path:
-    """A random LlavaForConditionalGeneration (CLIP 3 x 64 at 56 px, LLaMA 2 x 128) saved
-    with transformers' own save_pretrained, and the fast tokenizer of `tok_dir`."""
-    import torch
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-    )
-
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                              num_attention_heads=2, image_size=56, patch_size=14)
-    text = LlamaConfig(vocab_size=n_pieces + 2, hidden_size=128, intermediate_size=256,
-                       num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512)
-    LlavaForConditionalGeneration(LlavaConfig(
-        vision_config=vision, text_config=text, image_token_index=n_pieces,
-        image_seq_length=16)).save_pretrained(where)
-    LlamaTokenizerFast.from_pretrained(tok_dir).save_pretrained(where)
-    return where
 
 
 def llava_ids(hf, prompt: str) -> list[int]:
@@ -169,7 +146,7 @@ def run_cli(artifact: Path, tmp: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def hf_export(fast_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("hf")
-    src = transformers_llava_hf(fast_dir, root / "ckpt", N_PIECES)
+    src = random_llava_hf(fast_dir, root / "ckpt", N_PIECES, 128, 512)
     return src, root / "art", export_cli(src, root / "art")
 
 
@@ -271,7 +248,7 @@ def test_real_llama2_vocabulary_as_transformers_5_saves_it(real_spm, tmp_path_fa
     root = tmp_path_factory.mktemp("real-hf")
     fast = fast_tokenizer(real_spm, root / "fast")
     assert not (fast / "tokenizer.model").exists()
-    src = transformers_llava_hf(fast, root / "ckpt", 32000)
+    src = random_llava_hf(fast, root / "ckpt", 32000, 128, 512)
     proc = export_cli(src, root / "art", "--formats", "gguf", "--quant", "")
     assert proc.returncode == 0, proc.stderr[-3000:]
     hf = LlamaTokenizerFast.from_pretrained(src)

@@ -8,6 +8,7 @@ Contract:
     tok.bos_id, eos_id, unk_id, pad_id, vocab_size, model_file (the tokenizer.json)
     tok.vocab_entries() -> [(piece, score, gguf token type)]   # the GGUF vocabulary
     tok.piece_bytes(), tok.id_to_piece(i), tok.save(directory)
+    image_token_ids(tok, prompt), clean_up_spaces(text)   # shared with tokenizer.SpmTokenizer
 
 transformers 5's `save_pretrained` writes a LLaMA tokenizer as tokenizer.json only (no
 tokenizer.model). Accepted is what llama.cpp's LLaMA (SPM) tokenizer reproduces: a BPE model
@@ -66,6 +67,17 @@ def clean_up_spaces(text: str) -> str:
     return text
 
 
+
+
+def image_token_ids(tok, prompt: str, add_bos: bool = True) -> list[int]:
+    """LLaVA's tokenizer_image_token over `tok.encode`: [BOS] chunk0 -200 chunk1 ... chunkN,
+    each chunk between LLaRA's `<image\\d*?>` tags encoded on its own (export tokenizers)."""
+    ids = [tok.bos_id] if add_bos else []
+    for i, chunk in enumerate(IMAGE_TAG_RE.split(prompt)):
+        if i:
+            ids.append(IMAGE_TOKEN_INDEX)
+        ids.extend(tok.encode(chunk))
+    return ids
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -151,7 +163,7 @@ class HfTokenizer:
         from tokenizers import Tokenizer
 
         try:
-            self.tk = Tokenizer.from_str(json.dumps(spec))
+            self.tk = Tokenizer.from_file(str(self.model_file))
         except Exception as err:  # tokenizers raises plain Exception on a bad spec
             raise ArtifactError(f"unreadable tokenizer {self.model_file}: {err}") from err
         pieces = _pretokenized(self.tk, _PROBE[0])
@@ -209,12 +221,7 @@ class HfTokenizer:
 
     def tokenizer_image_token(self, prompt: str, add_bos: bool = True) -> list[int]:
         """LLaVA's tokenizer_image_token: [BOS] chunk0 -200 chunk1 -200 ... chunkN."""
-        ids = [self.bos_id] if add_bos else []
-        for i, chunk in enumerate(IMAGE_TAG_RE.split(prompt)):
-            if i:
-                ids.append(IMAGE_TOKEN_INDEX)
-            ids.extend(self.encode(chunk))
-        return ids
+        return image_token_ids(self, prompt, add_bos)
 
     def decode(self, ids: list[int]) -> str:
         """Text of `ids` with special and out-of-vocabulary (added) tokens skipped."""

@@ -36,8 +36,12 @@ import shutil
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError
-from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN_INDEX
-from llara_export.models.hf_tokenizer import JSON_FILES, HfTokenizer, clean_up_spaces
+from llara_export.models.hf_tokenizer import (
+    JSON_FILES,
+    HfTokenizer,
+    clean_up_spaces,
+    image_token_ids,
+)
 
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -104,13 +108,7 @@ class SpmTokenizer:
 
     def tokenizer_image_token(self, prompt: str, add_bos: bool = True) -> list[int]:
         """LLaVA's tokenizer_image_token: [BOS] chunk0 -200 chunk1 -200 ... chunkN."""
-        chunks = IMAGE_TAG_RE.split(prompt)
-        ids = [self.bos_id] if add_bos else []
-        for i, chunk in enumerate(chunks):
-            if i:
-                ids.append(IMAGE_TOKEN_INDEX)
-            ids.extend(self.encode(chunk))
-        return ids
+        return image_token_ids(self, prompt, add_bos)
 
     def decode(self, ids: list[int]) -> str:
         """Text of `ids` with special and out-of-vocabulary (added) tokens skipped."""
