@@ -124,7 +124,7 @@ def test_clip_dir_override_and_dtype(saved, tiny, tmp_path):
     moved = tmp_path / "elsewhere_clip"
     shutil.move(saved / "clip", moved)
     err = _load_error(saved, "missing CLIP directory")
-    assert "'clip'" in str(err) and "clip_dir" in str(err)
+    assert "'clip'" in str(err) and "pass --clip DIR" in str(err)
     model, _, info = load_checkpoint(saved, clip_dir=moved, dtype=torch.bfloat16)
     assert info.clip_dir == moved and model.llm.dtype == torch.bfloat16
     assert model.vision_tower.dtype == torch.bfloat16
@@ -198,7 +198,8 @@ def test_unknown_architecture(saved):
 
 def test_missing_tokenizer(saved):
     (saved / "tokenizer.model").unlink()
-    _load_error(saved, "missing tokenizer: no tokenizer.model in")
+    err = _load_error(saved, "missing tokenizer: neither tokenizer.model .* nor tokenizer.json")
+    assert "copy the tokenizer files" in str(err)
 
 
 def test_missing_weights(saved):

@@ -23,8 +23,11 @@ def llara_conversations(n: int = 150) -> list[str]:
 def random_llava_hf(tok_dir, where, n_vocab: int, llm_hidden: int = 64, max_positions: int = 256):
     """A randomly initialised llava-hf `LlavaForConditionalGeneration` (CLIP 3 x 64 at 56 px,
     patch 14 -> 16 image tokens; LLaMA 2 layers, image token id = n_vocab) saved to `where`
-    with the tokenizer of `tok_dir`; returns `where`. Seeded: the same call, the same model."""
+    with the tokenizer of `tok_dir` (its tokenizer.model copied; without one, its fast
+    tokenizer saved by transformers' save_pretrained, tokenizer.json only); returns `where`.
+    Seeded: the same call, the same model."""
     import shutil
+    from pathlib import Path
 
     import torch
     from transformers import (
@@ -44,5 +47,10 @@ def random_llava_hf(tok_dir, where, n_vocab: int, llm_hidden: int = 64, max_posi
     model = LlavaForConditionalGeneration(LlavaConfig(
         vision_config=vision, text_config=text, image_token_index=n_vocab, image_seq_length=16))
     model.save_pretrained(where)
-    shutil.copy(f"{tok_dir}/tokenizer.model", f"{where}/tokenizer.model")
+    if (Path(tok_dir) / "tokenizer.model").is_file():
+        shutil.copy(f"{tok_dir}/tokenizer.model", f"{where}/tokenizer.model")
+    else:
+        from transformers import LlamaTokenizerFast
+
+        LlamaTokenizerFast.from_pretrained(tok_dir).save_pretrained(where)
     return where

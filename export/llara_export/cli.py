@@ -1,9 +1,10 @@
 """`llara-edge export CHECKPOINT --out DIR [--clip DIR] [--quant LIST] [--formats gguf,onnx]
 [--compact]`.
 
-Writes one artifact directory (export/llara_export/pipeline.py), draws a progress bar on stderr
-(export/llara_export/progress.py), prints the parity table and, as the very last stdout line, one
-JSON object {"ok", "out", "seconds", "files": {name: bytes}, "parity": [...], "stages": [...]}
+Writes one artifact directory (export/llara_export/pipeline.py; llama.cpp's own output goes to
+OUT/export.log), draws a progress bar on stderr (export/llara_export/progress.py), prints the
+parity table and, as the very last stdout line, one JSON object {"ok", "out", "seconds",
+"files": {name: bytes}, "parity": [...], "stages": [...]}
 (stages: wall seconds and peak RSS per export stage, export/llara_export/resources.py). Exit codes:
 0 exported and parity passed; 1 parity gate failed (nothing published); 2 bad input (one `llara-edge
 export: error: ...` line from the CLI entry point).

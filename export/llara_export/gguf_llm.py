@@ -11,10 +11,12 @@ names and metadata of llama.cpp's `convert_hf_to_gguf.py` for the LLaMA architec
 `output`, and q/k projection rows permuted from HF's rotate-half RoPE layout to the
 interleaved layout llama.cpp's LLaMA graph uses. 1-D tensors (norms) are always f32.
 
-The sentencepiece vocabulary goes in as `tokenizer.ggml.model = "llama"` (pieces, scores,
-token types as convert_hf_to_gguf's _create_vocab_sentencepiece). When the model's
-embedding table has more rows than the tokenizer has pieces (llava-hf's added `<image>` /
-`<pad>`), the extra rows get `[PAD{id}]` pieces of type UNUSED, as convert_hf_to_gguf pads.
+The vocabulary goes in as `tokenizer.ggml.model = "llama"` (pieces, scores and token types
+from the tokenizer's `vocab_entries`: a sentencepiece model's as convert_hf_to_gguf's
+_create_vocab_sentencepiece, a tokenizer.json's as models/hf_tokenizer.py derives them).
+When the model's embedding table has more rows than the tokenizer has pieces (llava-hf's
+added `<image>` / `<pad>`), the extra rows get `[PAD{id}]` pieces of type UNUSED, as
+convert_hf_to_gguf pads.
 Everything that llama.cpp's LLaMA graph cannot compute exactly (biases, non-SiLU
 activations, RoPE scaling) is refused with an ArtifactError instead of being dropped.
 """
@@ -23,13 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from llara_edge.errors import ArtifactError, ConfigError
 from llara_export.models.llava import LlavaPolicyModel
-from llara_export.models.tokenizer import SpmTokenizer
+
+if TYPE_CHECKING:
+    from llara_export.models.tokenizer import ExportTokenizer
 
 # ftype name -> (numpy dtype of 2-D weights, gguf LlamaFileType value)
 LLM_FTYPES: dict[str, tuple[type, int]] = {"f32": (np.float32, 0), "f16": (np.float16, 1)}
@@ -91,24 +96,19 @@ def check_llama(cfg) -> None:
         raise ArtifactError("unsupported LLaMA variant for GGUF: " + "; ".join(problems))
 
 
-def _vocab(tokenizer: SpmTokenizer, n_vocab: int) -> tuple[list[bytes], list[float], list[int]]:
+def _vocab(tokenizer: ExportTokenizer,
+           n_vocab: int) -> tuple[list[bytes], list[float], list[int]]:
     """Pieces, scores and gguf TokenType values for n_vocab rows (pads added at the end)."""
     import gguf
 
-    sp = tokenizer.sp
     if tokenizer.vocab_size > n_vocab:
         raise ArtifactError(
             f"tokenizer has {tokenizer.vocab_size} pieces, the model only {n_vocab} embeddings"
         )
-    kinds = (
-        (sp.IsUnknown, gguf.TokenType.UNKNOWN), (sp.IsControl, gguf.TokenType.CONTROL),
-        (sp.IsUnused, gguf.TokenType.UNUSED), (sp.IsByte, gguf.TokenType.BYTE),
-    )
-    pieces, scores, types = [], [], []
-    for i in range(tokenizer.vocab_size):
-        pieces.append(sp.IdToPiece(i).encode("utf-8"))
-        scores.append(float(sp.GetScore(i)))
-        types.append(int(next((t for test, t in kinds if test(i)), gguf.TokenType.NORMAL)))
+    entries = tokenizer.vocab_entries()
+    pieces = [piece.encode("utf-8") for piece, _, _ in entries]
+    scores = [score for _, score, _ in entries]
+    types = [kind for _, _, kind in entries]
     for i in range(tokenizer.vocab_size, n_vocab):
         pieces.append(f"[PAD{i}]".encode())
         scores.append(-1000.0)
@@ -116,7 +116,7 @@ def _vocab(tokenizer: SpmTokenizer, n_vocab: int) -> tuple[list[bytes], list[flo
     return pieces, scores, types
 
 
-def _add_metadata(writer, cfg, tokenizer: SpmTokenizer, ftype_id: int, name: str) -> None:
+def _add_metadata(writer, cfg, tokenizer: ExportTokenizer, ftype_id: int, name: str) -> None:
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     writer.add_name(name)
     writer.add_context_length(int(cfg.max_position_embeddings))
@@ -227,7 +227,7 @@ def write_gguf(path: Path, arch: str, add_metadata: Callable[[object], None],
 
 def write_llm_gguf(
     model: LlavaPolicyModel,
-    tokenizer: SpmTokenizer,
+    tokenizer: ExportTokenizer,
     path: str | Path,
     ftype: str = "f16",
     name: str = "llara-edge policy",
@@ -243,7 +243,7 @@ def write_llm_gguf(
                       _tensors(model), dtype, lambda _, t: t.dim() == 1)  # norms stay f32
 
 
-def write_vocab_gguf(cfg, tokenizer: SpmTokenizer, path: str | Path,
+def write_vocab_gguf(cfg, tokenizer: ExportTokenizer, path: str | Path,
                      name: str = "llara-edge policy vocabulary") -> Path:
     """The tokenizer alone as a vocab-only LLaMA GGUF (the LLM's metadata, no tensors, as
     llama.cpp's own ggml-vocab-*.gguf): what the runtime tokenises with through llama.cpp

@@ -11,12 +11,16 @@ Formats (FORMAT_WRITERS): "gguf" writes llm-f16.gguf (streamed from the safetens
 the checkpoint has them, export/llara_export/gguf_stream.py), llm-<quant>.gguf, mmproj-f16.gguf;
 "onnx" writes vision.onnx, vision_features.onnx, projector.safetensors, embed.onnx and
 llm.onnx (export/llara_export/onnx_vision.py, export/llara_export/onnx_llm.py). The tokenizer is
-always written. Parity rows (export/llara_export/parity_rows.py): f16 and each quant (the gguf
-engine fed the reference image embeddings), mmproj (the gguf engine's llama.cpp clip, reported),
-onnx (end to end: the onnx vision engine, then the onnx engine through its KV cache) and
-onnx-features (vision_features.onnx + the fused projector kernel): the runtime's own engines
+always written: the checkpoint's files and tokenizer.gguf, checked to tokenise every format's
+texts as the checkpoint's tokenizer does (export/llara_export/vocab_check.py). Parity rows
+(export/llara_export/parity_rows.py): f16 and each quant (the gguf engine fed the reference
+image embeddings), mmproj (the gguf engine's llama.cpp clip, reported), onnx (end to end: the
+onnx vision engine, then the onnx engine through its KV cache) and onnx-features
+(vision_features.onnx + the fused projector kernel): the runtime's own engines
 (llara_edge.backends, as Policy loads them) over the files of the temporary directory, opened
 as an Artifact from a provisional manifest.json (every hash, no parity report yet).
+llama.cpp's own output while quantising goes to OUT/export.log (a report, not listed in the
+manifest), not to the terminal.
 
 Everything is written into a temporary sibling of `out` (`.NAME.tmp-XXXX`) and renamed into
 place only after the parity gate passed and manifest.json (rewritten with the parity report,
@@ -48,6 +52,7 @@ from llara_export.quantize import QUANT_TYPES
 
 FORMATS = ("gguf", "onnx", "onnx-vision")  # onnx-vision: "onnx" without embed/llm.onnx
 TOKENIZER_GGUF = "tokenizer.gguf"  # vocab-only GGUF: what the runtime tokenises with
+EXPORT_LOG = "export.log"  # llama.cpp's own output (quantisation); not part of the artifact
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,8 @@ def _write_gguf(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
     quant = {"f16": {"file": "llm-f16.gguf"}}
     for q in cfg.quants:
         say(f"quantising llm-{q}.gguf (llama.cpp)")
-        rep = quantize_gguf(tmp / "llm-f16.gguf", tmp / f"llm-{q}.gguf", q, cfg.threads)
+        rep = quantize_gguf(tmp / "llm-f16.gguf", tmp / f"llm-{q}.gguf", q, cfg.threads,
+                            log=tmp / EXPORT_LOG)
         quant[q] = {"file": rep.path.name, "tensor_types": rep.tensor_types}
     return {"llm": quant, "mmproj": {"file": "mmproj-f16.gguf"}}
 
@@ -188,11 +194,13 @@ def _write_files(model, tok, info, cfg: ExportConfig, tmp: Path, say) -> dict:
     sections: dict = {}
     from llara_export.gguf_llm import write_vocab_gguf
     from llara_export.gguf_stream import llama_config
+    from llara_export.vocab_check import check_vocab_gguf
 
     for fmt in cfg.formats:
         sections.update(FORMAT_WRITERS[fmt](model, tok, info, cfg, tmp, say))
-    tok.save(tmp)  # the sentencepiece model: the torch reference's
+    tok.save(tmp)  # the checkpoint's tokenizer files: the torch reference's
     write_vocab_gguf(llama_config(info.path), tok, tmp / TOKENIZER_GGUF)  # the runtime's
+    check_vocab_gguf(tok, tmp / TOKENIZER_GGUF)  # the same ids on every format's texts
     return sections
 
 
@@ -257,7 +265,8 @@ def _manifest(cfg, info, source, sections, tmp: Path) -> dict:
     """Everything but the parity report (files hashed once, before manifest.json exists)."""
     from llara_edge.backends.trt_build import tensorrt_status
 
-    names = [p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".")]
+    names = [p.name for p in tmp.iterdir()
+             if p.is_file() and not p.name.startswith(".") and p.name != EXPORT_LOG]
     return {
         "source": source,
         "policy_format": cfg.policy_format,

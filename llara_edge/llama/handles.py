@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import ctypes
 import weakref
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -288,15 +290,17 @@ class MtmdContext(_Owner):
         raise EngineError("mtmd produced no image chunk for the frame")
 
 
-def quantize(src: str | Path, dst: str | Path, ftype: int, threads: int = 0) -> None:
+def quantize(src: str | Path, dst: str | Path, ftype: int, threads: int = 0,
+             output: Callable[[], AbstractContextManager] = quiet) -> None:
     """llama_model_quantize(src -> dst) to llama_ftype `ftype` on `threads` threads (0:
-    llama.cpp's choice); ArtifactError (and no `dst` left behind) when it fails."""
+    llama.cpp's choice); ArtifactError (and no `dst` left behind) when it fails. llama.cpp
+    prints one line per tensor: inside `output()` (default: silenced; the export logs it)."""
     lc = load_llama_cpp()
     src, dst = Path(src), Path(dst)
     params = lc.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = threads
-    with quiet():  # llama.cpp prints one line per tensor
+    with output():
         rc = lc.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if rc != 0 or not dst.is_file():
         dst.unlink(missing_ok=True)

@@ -3,12 +3,13 @@
 Contract:
     load_checkpoint(path, clip_dir=None, dtype=torch.float32, compact=False)
         -> (model, tokenizer, info)
-        model: LlavaPolicyModel in eval mode; tokenizer: SpmTokenizer; info: LoadInfo.
+        model: LlavaPolicyModel in eval mode; info: LoadInfo; tokenizer: the checkpoint's
+        (models/tokenizer.tokenizer_from_dir: tokenizer.model, else tokenizer.json)
         compact=True keeps the LLM's 16-bit matrices as stored and computes in `dtype`
         (models/compact.py: exact, about half the memory of an fp32 load for a 7B model)
     save_original(model, tokenizer, out_dir, clip_subdir="clip", preprocess=None,
                   max_shard_bytes=None, overwrite=False) -> Path
-        writes out_dir/{config.json, model*.safetensors, tokenizer.model, ...} and the CLIP
+        writes out_dir/{config.json, model*.safetensors, tokenizer files, ...} and the CLIP
         tower as its own CLIPVisionModel directory out_dir/<clip_subdir>/ (config.json,
         model.safetensors with `vision_model.*` keys, preprocessor_config.json);
         config.json's mm_vision_tower is the relative name <clip_subdir>. All files are
@@ -17,9 +18,9 @@ Contract:
 Layouts (FORMATS.md §1), chosen by config.json `architectures` through LAYOUTS:
 - "LlavaLlamaForCausalLM" (original): LLaMA keys `model.*` / `lm_head.*`, projector
   `model.mm_projector.*`; `model.vision_tower.*` keys, if any, are ignored (LLaVA's builder
-  re-loads the tower from mm_vision_tower too). The CLIP directory is `clip_dir`, else
-  mm_vision_tower relative to the checkpoint, else as given, else the local HF cache (no
-  network). A full CLIPModel directory works: only `vision_model.*` is used.
+  re-loads the tower from mm_vision_tower too). The CLIP directory is `clip_dir` (the CLI's
+  --clip), else mm_vision_tower relative to the checkpoint, else as given, else the local HF
+  cache (no network). A full CLIPModel directory works: only `vision_model.*` is used.
 - "LlavaForConditionalGeneration" (llava-hf): old keys `language_model.model.*`,
   `language_model.lm_head.*`, `vision_tower.*`, `multi_modal_projector.*`, or newer
   `model.language_model.*`, `lm_head.*`, `model.vision_tower.*`, `model.multi_modal_projector.*`;
@@ -47,7 +48,7 @@ from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.models.preprocess import PreprocessConfig, load_processor_config
 from llara_export.models import weights_io as wio
 from llara_export.models.llava import LlavaPolicyModel, MultimodalSpec, projector_depth
-from llara_export.models.tokenizer import SpmTokenizer
+from llara_export.models.tokenizer import TOKENIZER_FILES, ExportTokenizer, tokenizer_from_dir
 
 ORIGINAL_ARCH = "LlavaLlamaForCausalLM"
 HF_ARCH = "LlavaForConditionalGeneration"
@@ -56,6 +57,8 @@ ASPECT_FROM_LLAVA = {"pad": "pad", "square": "crop", None: "crop"}
 ASPECT_TO_LLAVA = {"pad": "pad", "crop": "square"}
 # llava-hf vision_feature_select_strategy -> LLaVA mm_vision_select_feature
 SELECT_FROM_HF = {"default": "patch", "full": "cls_patch"}
+# how to name the CLIP directory (the export CLI's flag; load_checkpoint's argument)
+CLIP_HINT = "pass --clip DIR (load_checkpoint(clip_dir=DIR) in Python)"
 # config keys that are not LlamaConfig fields (bookkeeping or multimodal)
 _NOT_LLAMA = ("architectures", "model_type", "transformers_version", "_name_or_path",
               "auto_map", "torch_dtype", "dtype", "text_config", "vision_config")
@@ -71,6 +74,7 @@ HF_PREFIXES: tuple[tuple[str, str, str], ...] = (
     ("multi_modal_projector.", "proj", ""),
 )
 HF_PROJECTOR_NAMES = {"linear_1.": "0.", "linear_2.": "2."}
+MAIN_TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json")
 
 
 @dataclass
@@ -149,7 +153,7 @@ def resolve_clip_dir(ckpt: Path, tower: object, clip_dir: str | Path | None) -> 
         candidates += [cached] if cached else []
     else:
         raise ArtifactError(
-            f"missing CLIP directory: {ckpt / 'config.json'} has no mm_vision_tower; pass clip_dir="
+            f"missing CLIP directory: {ckpt / 'config.json'} has no mm_vision_tower; {CLIP_HINT}"
         )
     for cand in candidates:
         if (cand / "config.json").is_file():
@@ -157,7 +161,7 @@ def resolve_clip_dir(ckpt: Path, tower: object, clip_dir: str | Path | None) -> 
     looked = ", ".join(str(c) for c in candidates)
     raise ArtifactError(
         f"missing CLIP directory for vision tower {tower!r}: no config.json in {looked}; "
-        "pass clip_dir= pointing to a local CLIPVisionModel directory"
+        f"{CLIP_HINT}, a local CLIPVisionModel directory"
     )
 
 
@@ -366,7 +370,7 @@ LAYOUTS: dict[str, Callable[..., tuple[LlavaPolicyModel, LoadInfo]]] = {
 def load_checkpoint(
     path: str | Path, clip_dir: str | Path | None = None, dtype: torch.dtype = torch.float32,
     compact: bool = False,
-) -> tuple[LlavaPolicyModel, SpmTokenizer, LoadInfo]:
+) -> tuple[LlavaPolicyModel, ExportTokenizer, LoadInfo]:
     """Load a LLaVA-1.5 checkpoint directory of either layout (see module docstring)."""
     path = Path(path)
     if not path.is_dir():
@@ -378,7 +382,7 @@ def load_checkpoint(
         raise ArtifactError(
             f"unknown architecture {archs!r} in {path / 'config.json'}; known: {sorted(LAYOUTS)}"
         )
-    tokenizer = SpmTokenizer.from_dir(path)
+    tokenizer = tokenizer_from_dir(path)
     # compact: the checkpoint's own dtypes are read and kept (no full-size fp32 copy)
     model, info = LAYOUTS[arch](path, cfg, clip_dir, dtype, None if compact else dtype)
     if compact:
@@ -433,26 +437,29 @@ def _clip_files(model: LlavaPolicyModel, pre: PreprocessConfig) -> tuple[dict, d
     return clip_cfg, tower, processor
 
 
-def _copy_tokenizer(tokenizer: SpmTokenizer | str | Path | Sequence, out: Path) -> None:
-    if isinstance(tokenizer, SpmTokenizer):
+def _copy_tokenizer(tokenizer: ExportTokenizer | str | Path | Sequence, out: Path) -> None:
+    """A loaded tokenizer saves itself; a directory gives its tokenizer.model (else
+    tokenizer.json) and config files; a file list must hold one of the two."""
+    if hasattr(tokenizer, "save"):
         tokenizer.save(out)
         return
     if isinstance(tokenizer, str | Path):
         src = Path(tokenizer)
-        tokenizer = [src / "tokenizer.model"] if src.is_dir() else [src]
-        tokenizer += [src / n for n in ("tokenizer_config.json", "special_tokens_map.json")
-                      if src.is_dir() and (src / n).is_file()]
+        main = "tokenizer.model" if (src / "tokenizer.model").is_file() else "tokenizer.json"
+        tokenizer = [src / main] if src.is_dir() else [src]
+        tokenizer += [src / n for n in TOKENIZER_FILES[1:] if src.is_dir() and (src / n).is_file()]
     files = [Path(f) for f in tokenizer]
-    if not any(f.name == "tokenizer.model" and f.is_file() for f in files):
+    if not any(f.name in MAIN_TOKENIZER_FILES and f.is_file() for f in files):
         names = [str(f) for f in files]
-        raise ArtifactError(f"missing tokenizer: no tokenizer.model among {names}")
+        raise ArtifactError(f"missing tokenizer: neither tokenizer.model nor tokenizer.json "
+                            f"among {names}")
     for f in files:
         shutil.copyfile(f, out / f.name)
 
 
 def save_original(
     model: LlavaPolicyModel,
-    tokenizer: SpmTokenizer | str | Path | Sequence[str | Path],
+    tokenizer: ExportTokenizer | str | Path | Sequence[str | Path],
     out_dir: str | Path,
     clip_subdir: str = "clip",
     preprocess: PreprocessConfig | None = None,

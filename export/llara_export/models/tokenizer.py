@@ -1,11 +1,21 @@
-"""LLaMA sentencepiece tokenizer with LLaVA's image-token handling.
+"""LLaMA sentencepiece tokenizer with LLaVA's image-token handling; a checkpoint's tokenizer.
 
 Contract:
+    tok = tokenizer_from_dir(checkpoint_dir)           # SpmTokenizer or hf_tokenizer.HfTokenizer
     tok = SpmTokenizer.from_dir(checkpoint_dir)        # tokenizer.model (+ tokenizer_config.json)
     tok.encode(text) -> list[int]                      # no BOS; sentencepiece with its dummy prefix
     tok.tokenizer_image_token(prompt) -> list[int]     # [BOS] + chunks joined by IMAGE_TOKEN_INDEX
     tok.decode(ids) -> str                             # skip_special_tokens=True semantics
+    tok.vocab_entries() -> [(piece, score, gguf token type)]   # the GGUF vocabulary
 
+`tokenizer_from_dir` reads tokenizer.model (SpmTokenizer) when the checkpoint has one, else
+tokenizer.json (models/hf_tokenizer.py HfTokenizer, the same interface; transformers 5's
+save_pretrained writes only that). tokenizer.model comes first: LLaVA/LLaRA train and evaluate
+with the slow sentencepiece tokenizer (use_fast=False), so it is the tokenizer the weights
+saw, with sentencepiece's own scores (llama.cpp's convert_hf_to_gguf prefers it too), while a
+tokenizer.json that transformers 5 converted from LLaMA's tokenizer.model tokenises runs of
+spaces differently (its merges rank "▁▁" first, sentencepiece scores it last: "a  b" is
+▁a ▁▁ b there, ▁a ▁ ▁b in sentencepiece).
 `encode` equals what LLaVA's slow LlamaTokenizer gives for text without special-token
 strings (legacy or not: both add one "▁" in front of each separately tokenised chunk).
 `tokenizer_image_token` reproduces LLaVA's `tokenizer_image_token` (each chunk tokenised on
@@ -26,12 +36,28 @@ import shutil
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError
-from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN_INDEX
+from llara_export.models.hf_tokenizer import (
+    JSON_FILES,
+    HfTokenizer,
+    clean_up_spaces,
+    image_token_ids,
+)
 
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json")
-# transformers PreTrainedTokenizerBase.clean_up_tokenization
-_CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"),
-             (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def tokenizer_from_dir(directory: str | Path) -> ExportTokenizer:
+    """The tokenizer of a checkpoint directory: tokenizer.model first, else tokenizer.json
+    (module docstring); an ArtifactError saying what to copy in when it has neither."""
+    directory = Path(directory)
+    if (directory / TOKENIZER_FILES[0]).is_file():
+        return SpmTokenizer.from_dir(directory)
+    if (directory / JSON_FILES[0]).is_file():
+        return HfTokenizer.from_dir(directory)
+    raise ArtifactError(
+        f"missing tokenizer: neither tokenizer.model (sentencepiece) nor tokenizer.json (a fast "
+        f"tokenizer) in {directory}; copy the tokenizer files of the model it was finetuned "
+        "from (e.g. lmsys/vicuna-7b-v1.5 or llava-hf/llava-1.5-7b-hf) into it")
 
 
 class SpmTokenizer:
@@ -82,26 +108,32 @@ class SpmTokenizer:
 
     def tokenizer_image_token(self, prompt: str, add_bos: bool = True) -> list[int]:
         """LLaVA's tokenizer_image_token: [BOS] chunk0 -200 chunk1 -200 ... chunkN."""
-        chunks = IMAGE_TAG_RE.split(prompt)
-        ids = [self.bos_id] if add_bos else []
-        for i, chunk in enumerate(chunks):
-            if i:
-                ids.append(IMAGE_TOKEN_INDEX)
-            ids.extend(self.encode(chunk))
-        return ids
+        return image_token_ids(self, prompt, add_bos)
 
     def decode(self, ids: list[int]) -> str:
         """Text of `ids` with special and out-of-vocabulary (added) tokens skipped."""
         n = self.vocab_size
         keep = [int(i) for i in ids if 0 <= int(i) < n and int(i) not in self._special]
         text = self.sp.DecodeIds(keep)
-        if self.clean_up:
-            for old, new in _CLEAN_UP:
-                text = text.replace(old, new)
-        return text
+        return clean_up_spaces(text) if self.clean_up else text
 
     def id_to_piece(self, token_id: int) -> str:
         return self.sp.IdToPiece(int(token_id))
+
+    def vocab_entries(self) -> list[tuple[str, float, int]]:
+        """(piece, score, gguf token type) per id: sentencepiece's pieces and scores, its
+        unknown/control/unused/byte pieces typed so, the rest (user-defined too) NORMAL (as
+        convert_hf_to_gguf's _create_vocab_sentencepiece)."""
+        import gguf
+
+        sp = self.sp
+        kinds = (
+            (sp.IsUnknown, gguf.TokenType.UNKNOWN), (sp.IsControl, gguf.TokenType.CONTROL),
+            (sp.IsUnused, gguf.TokenType.UNUSED), (sp.IsByte, gguf.TokenType.BYTE),
+        )
+        return [(sp.IdToPiece(i), float(sp.GetScore(i)),
+                 int(next((t for test, t in kinds if test(i)), gguf.TokenType.NORMAL)))
+                for i in range(self.vocab_size)]
 
     def save(self, directory: str | Path) -> None:
         """Copy tokenizer.model and its sibling config files (when present) into `directory`."""
@@ -112,6 +144,8 @@ class SpmTokenizer:
             if src.is_file():
                 shutil.copyfile(src, directory / name)
 
+
+ExportTokenizer = SpmTokenizer | HfTokenizer  # what the export reads a checkpoint's text with
 
 # LLaMA's sentencepiece trainer settings (normalizer_spec / trainer_spec of its tokenizer.model).
 LLAMA_SPM_SETTINGS: dict[str, object] = {
