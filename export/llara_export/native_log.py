@@ -1,8 +1,8 @@
 """llama.cpp's own output during the export goes to a log file, not the terminal.
 
 Contract:
-    with NativeLog(path, title) as log:   # appends "== title ==" and everything printed inside
-        llama_cpp.llama_model_quantize(...)
+    log = NativeLog(path, title)             # appends "== title ==" and everything printed inside
+        quantize(src, dst, ftype, output=lambda: log)   # llara_edge.llama.quantize
     log.tail(n) -> list[str]              # the last n non-empty lines written inside the block
 
 llama.cpp and ggml print from C: through their log callback (llama-cpp-python installs one
