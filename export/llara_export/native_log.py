@@ -11,7 +11,10 @@ Both levels are redirected for the block: sys.stdout / sys.stderr are swapped fo
 file, and descriptors 1 and 2 are dup2'ed onto it. Python's streams and C's stdio buffers are
 flushed on entry (nothing printed before lands in the log) and on exit (nothing printed inside
 leaks to the terminal later), and everything is restored in `finally`, on an exception or an
-interrupt too. A descriptor that is not open (a daemon without stdout) is left alone. The
+interrupt too. A descriptor that is not open (a daemon without stdout) is left alone.
+llama-cpp-python's log callback prints only what its logger's level lets through, and the
+runtime's gguf engine raises that level to ERROR process-wide: inside the block the level is
+lowered to DEBUG (every line of llama.cpp goes to the log) and restored after. The
 export's progress bar and parity table are printed outside these blocks, so they stay on
 the terminal (export/llara_export/cli.py).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import sys
 from pathlib import Path
@@ -27,6 +31,7 @@ from pathlib import Path
 from llara_edge.errors import ArtifactError
 
 _STD_FDS = (1, 2)
+_LLAMA_LOGGER = logging.getLogger("llama-cpp-python")  # llama_cpp._logger's
 
 
 def _flush_all() -> None:
@@ -59,6 +64,8 @@ class NativeLog:
         self._text.flush()
         self._start = os.lseek(self._text.fileno(), 0, os.SEEK_END)
         self._streams = (sys.stdout, sys.stderr)
+        self._level = _LLAMA_LOGGER.level
+        _LLAMA_LOGGER.setLevel(logging.DEBUG)
         sys.stdout = sys.stderr = self._text
         for fd in _STD_FDS:
             try:
@@ -77,6 +84,7 @@ class NativeLog:
                 os.close(saved)
             self._saved.clear()
             sys.stdout, sys.stderr = self._streams
+            _LLAMA_LOGGER.setLevel(self._level)
             self._text.close()
 
     def tail(self, n: int = 3) -> list[str]:
