@@ -40,6 +40,7 @@ def test_every_cli_field_is_an_option_with_the_fields_help():
         assert flags[f.name].option_strings == [flag, *negated]
     # every field is documented, CLI or not
     assert all(f.metadata["help"] for f in dataclasses.fields(RuntimeConfig))
+    assert "--numbering" in parser.format_help()  # argparse %-expands help: a bare "%" breaks it
 
 
 def test_options_round_trip_to_the_config():

@@ -56,8 +56,8 @@ class RuntimeConfig:
     names_from_prompt: bool = opt(
         False, "object names restricted to those the prompt mentions as <p>name</p> (where it "
         "mentions any): the first piece picks the name and the rest is forced. Opt-in: "
-        "released LLaRA models name objects the prompt does not mention in 47% of their "
-        "answers (docs/runtime.md, Object names)")
+        "released LLaRA models name objects the prompt does not mention in about half of "
+        "their answers (docs/runtime.md, Object names)")
     name_max_bytes: int = opt(
         64, "longest object name the compiled grammar admits (bytes); each step bounds names "
         "at the longest VIMA name (49) or the longest name its prompt mentions, if longer",
