@@ -261,5 +261,7 @@ def test_object_name_views_under_random_logits(vocab, tok, kind):
                     assert len(name) <= bound and (allowed is None or name in allowed), raw
     with pytest.raises(ConfigError, match="name_max_bytes"):
         ObjectNames(grammar, 65)
+    with pytest.raises(ConfigError, match="name_max_bytes"):  # a name the grammar cannot write
+        ObjectNames(grammar, 12, ("x" * 65,))
     with pytest.raises(ConfigError, match="at least one name"):
         ObjectNames(grammar, 49, ())

@@ -98,15 +98,15 @@ class ObjectNames:
         spec = inner.spec
         if not isinstance(max_bytes, int) or max_bytes < 1:
             raise ConfigError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
-        if spec.names is None and max_bytes > spec.name_max_bytes:
-            raise ConfigError(f"object names of up to {max_bytes} bytes, but the grammar was "
-                              f"compiled with names of up to {spec.name_max_bytes}: raise "
-                              "RuntimeConfig.name_max_bytes")
         if names is not None:
             names = tuple(dict.fromkeys(check_name(n) for n in names))
             if not names:
                 raise ConfigError("names must hold at least one name (or be None)")
             max_bytes = max(max_bytes, *(len(n.encode()) for n in names))
+        if spec.names is None and max_bytes > spec.name_max_bytes:
+            raise ConfigError(f"object names of up to {max_bytes} bytes, but the grammar was "
+                              f"compiled with names of up to {spec.name_max_bytes}: raise "
+                              "RuntimeConfig.name_max_bytes")
         self.inner, self.spec, self.vocab = inner, spec, inner.vocab
         self.n_vocab, self.dfa = inner.n_vocab, inner.dfa
         self.max_bytes = max_bytes
