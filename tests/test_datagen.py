@@ -38,6 +38,10 @@ def test_layout_and_counts(dataset):
         assert human["value"].startswith("<image>\n")
     tasks = {rec["meta"]["task"] for rec in llara}
     assert tasks == {"inbc", "dinbc", "localisation", "detection"}
+    # every behaviour-cloning answer carries its "Step k: " header (what training records)
+    n_bc = sum(rec["meta"]["task"] in ("inbc", "dinbc") for rec in llara)
+    assert summary["answer_forms"] == {"numbered": n_bc, "unnumbered": 0} and n_bc
+    assert json.loads((out / "meta.json").read_text())["answer_forms"] == summary["answer_forms"]
     assert {rec["meta"]["task"] for rec in llarva} <= {"llarva_action", "llarva_trace"}
     assert llarva, "the reach family must give LLARVA samples"
 

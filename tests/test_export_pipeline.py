@@ -62,6 +62,7 @@ def test_export_writes_a_verified_artifact(exported):
     assert set(manifest["files"]) == {"llm-f16.gguf", "llm-q8_0.gguf", "mmproj-f16.gguf",
                                       "tokenizer.model", "tokenizer.gguf", *ONNX_FILES}
     assert manifest["tokenizer"] == "tokenizer.gguf"  # what the runtime tokenises with
+    assert "answer_forms" not in manifest and "prompt_variant" not in manifest  # not known
     assert manifest["source"]["layout"] == "original" and len(manifest["source"]["sha256"]) == 64
     rows = {r["name"]: r for r in manifest["parity"]["results"]}
     assert rows["f16"]["answer_agreement"] == 1.0 and rows["f16"]["max_logit_diff"] < 0.05
@@ -144,9 +145,21 @@ def test_failing_gate_exits_1_and_publishes_nothing(ckpt, tmp_path, capsys):
 
 
 def test_onnx_only_export_and_format_errors(ckpt, tmp_path, capsys):
+    """Also: the checkpoint's text formats (what training wrote next to the weights) and the
+    --prompt-variant option go into the manifest, where the runtime reads them."""
+    import shutil
+
+    from llara_export.text_formats import write_text_formats
+
+    trained = tmp_path / "trained"
+    shutil.copytree(ckpt, trained)
+    write_text_formats(trained, ["numbered"], "standard")
     out = tmp_path / "art"
-    assert main(["export", str(ckpt), "--out", str(out), "--formats", "onnx", *FAST]) == 0
+    assert main(["export", str(trained), "--out", str(out), "--formats", "onnx",
+                 "--prompt-variant", "scene_no_final_period", *FAST]) == 0
     manifest = load_manifest(out)
+    assert (manifest["answer_forms"], manifest["prompt_variant"]) == (
+        ["numbered"], "scene_no_final_period")
     assert set(manifest["files"]) == {"tokenizer.model", "tokenizer.gguf", *ONNX_FILES}
     assert "llm" not in manifest and manifest["formats"] == ["onnx"]
     # no LLM GGUF: the runtime's tokenizer is the vocab-only GGUF, the same ids as the reference
@@ -157,7 +170,8 @@ def test_onnx_only_export_and_format_errors(ckpt, tmp_path, capsys):
     assert Artifact.open(out).tokenizer().encode(text) == SpmTokenizer.from_dir(ckpt).encode(text)
     assert [r["name"] for r in manifest["parity"]["results"]] == ["onnx", "onnx-features"]
     capsys.readouterr()
-    for bad in (["--formats", "onnx", "--quant", "q8_0"], ["--formats", "tflite"]):
+    for bad in (["--formats", "onnx", "--quant", "q8_0"], ["--formats", "tflite"],
+                ["--answer-forms", "numbered,roman"], ["--prompt-variant", "nodot"]):
         assert main(["export", str(ckpt), "--out", str(tmp_path / "x"), *bad, *FAST]) == 2
         assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
             "llara-edge export: error:")

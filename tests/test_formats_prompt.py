@@ -10,6 +10,10 @@ trailing "." cut), a scene "<scene>" + lines "... at <b>...</b>." joined by "\\n
 "</scene>", every occurrence replaced with str.replace; then "<image0>", "<task>...</task>",
 the paraphrase (prompt id) and the format text, joined by "\\n". The history is
 eval-llara.py's "\\nYou have finished: " + the steps with names as "object".
+Prompt variant "scene_no_final_period" is the one of LLaRA's released eval run
+[hso]D-inBC-VIMA-80k (results/ in that repository, 1,080 prompts with a scene block): there a
+scene's description had its trailing "." cut BEFORE the scene tags wrapped it, so the last
+object line ends `...}</b></scene>` and every other line keeps its ".".
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ def _oracle_box(box) -> str:
     return "<b>(" + f"{cx:.3f}, {cy:.3f}), " + "{" + f"{w:.3f}, {h:.3f}" + "}</b>"
 
 
-def oracle_task(template: str, assets: dict, describe: bool) -> str:
+def oracle_task(template: str, assets: dict, describe: bool, variant: str = "standard") -> str:
     p = template
     for ref in re.findall(r"\{.+?\}", template):
         info = assets[ref[1:-1]]
@@ -83,6 +87,8 @@ def oracle_task(template: str, assets: dict, describe: bool) -> str:
             if describe:
                 desc = "\n".join(_oracle_name(o) + " at " + _oracle_box(o["box"]) + "."
                                  for o in info)
+            if variant == "scene_no_final_period" and desc.endswith("."):
+                desc = desc[:-1]  # the released run's order: cut the ".", then wrap
             desc = "<scene>" + re.sub("<.*?scene>", "", desc) + "</scene>"
         else:
             desc = _oracle_name(info)
@@ -94,8 +100,8 @@ def oracle_task(template: str, assets: dict, describe: bool) -> str:
     return "<task>" + p + "</task>"
 
 
-def oracle_prompt(template, assets, describe, prompt_id, spatula, history):
-    parts = ["<image0>", oracle_task(template, assets, describe)]
+def oracle_prompt(template, assets, describe, prompt_id, spatula, history, variant="standard"):
+    parts = ["<image0>", oracle_task(template, assets, describe, variant)]
     if 0 <= prompt_id < len(ACTION_PROMPTS):
         parts.append(ACTION_PROMPTS[prompt_id])
     parts.append(FORMAT_PROMPTS["spatula" if spatula else "suction"])
@@ -147,10 +153,12 @@ def _action(rng, tool):
 
 CASES = [(fam, describe, hist, repeat) for fam in FAMILIES for describe in (True, False)
          for hist in range(5) for repeat in (False, True)]
+VARIANTS = ("standard", "scene_no_final_period")
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize(("family", "describe", "n_history", "repeat"), CASES)
-def test_prompt_reproduces_llara_prepare_prompt(family, describe, n_history, repeat):
+def test_prompt_reproduces_llara_prepare_prompt(family, describe, n_history, repeat, variant):
     rng = np.random.default_rng(zlib.crc32(repr((family, describe, n_history, repeat)).encode()))
     template = FAMILIES[family]
     assets = _episode(rng, template, repeat)
@@ -160,9 +168,11 @@ def test_prompt_reproduces_llara_prepare_prompt(family, describe, n_history, rep
     prompt_id = int(rng.integers(0, len(ACTION_PROMPTS) + 1))  # == len: no paraphrase line
     ours = LlaraPrompt(template, describe=describe, tool=tool, image_tag="<image0>",
                        paraphrase=prompt_id if prompt_id < len(ACTION_PROMPTS) else None,
-                       assets=_ours(assets))
-    want = oracle_prompt(template, assets, describe, prompt_id, spatula, history)
+                       assets=_ours(assets), variant=variant)
+    want = oracle_prompt(template, assets, describe, prompt_id, spatula, history, variant)
     assert ours.render(history) == want
+    if variant != "standard" and describe and "<scene>" in want:
+        assert "}</b></scene>" in want and "}</b>.</scene>" not in want
     assert next_step_number(want) == n_history + 1
 
 
@@ -180,6 +190,26 @@ def test_repeated_names_keep_their_own_boxes_in_order():
         LlaraPrompt("red block, red block, red block", [("red block", a), ("red block", b)])
 
 
+def test_scene_block_variants_byte_for_byte():
+    """Both endings of a scene block, spelled out: a scene_understanding prompt as LLaRA's
+    current prepare_prompt writes it ("standard") and as the prompts of the released
+    [hso]D-inBC-VIMA-80k run are written (the last object line without its ".")."""
+    scene = SceneRef((("green paisley letter G", (0.742, 0.758, 0.105, 0.188)),
+                      ("olive letter V", (0.266, 0.516, 0.098, 0.148))))
+    head = ("<image0>\n<task>Put the green paisley object in <scene><p>green paisley letter "
+            "G</p> at <b>(0.742, 0.758), {0.105, 0.188}</b>.\n<p>olive letter V</p> at "
+            "<b>(0.266, 0.516), {0.098, 0.148}</b>")
+    tail = (" into the red and purple stripe object.</task>\n" + ACTION_PROMPTS[6] + "\n"
+            + FORMAT_PROMPTS["suction"])
+    for variant, end in (("standard", ".</scene>"), ("scene_no_final_period", "</scene>")):
+        prompt = LlaraPrompt("Put the green paisley object in {scene} into the red and purple "
+                             "stripe object.", assets={"scene": scene}, image_tag="<image0>",
+                             paraphrase=6, variant=variant)
+        assert prompt.render() == head + end + tail, variant
+    with pytest.raises(ConfigError, match="unknown LLaRA prompt variant"):
+        LlaraPrompt("Put it away.", variant="no_period")
+
+
 def test_written_scene_blocks_are_kept_and_checked():
     scene = ("<scene><p>green paisley object</p> at <b>(0.312, 0.617), {0.061, 0.094}</b>.\n"
              "<p>red block</p> at <b>(0.742, 0.547), {0.050, 0.050}</b>.</scene>")
@@ -189,11 +219,18 @@ def test_written_scene_blocks_are_kept_and_checked():
     task = p.task_text()
     assert scene in task and task.count("<p>green paisley object</p>") == 2
     assert task.startswith("Put the <p>green paisley object</p> at <b>(0.500, 0.500)")
-    for bad in (text.replace("</b>.</scene>", "</b></scene>"),
-                text.replace("0.617", "0.6170"), "Put the <p>red block</p> away.",
-                "two\nlines"):
+    for bad in (text.replace("0.617", "0.6170"), "Put the <p>red block</p> away.",
+                "two\nlines", text.replace("</b>.\n", "</b>\n")):
         with pytest.raises(ConfigError):
             LlaraPrompt(bad)
+    bare = text.replace("</b>.</scene>", "</b></scene>")  # the other prompt variant's block
+    with pytest.raises(ConfigError, match="written as prompt variant 'scene_no_final_period'"):
+        LlaraPrompt(bare)
+    with pytest.raises(ConfigError, match="malformed scene block for prompt variant"):
+        LlaraPrompt(text, variant="scene_no_final_period")
+    kept = LlaraPrompt(bare, [("green paisley object", (0.5, 0.5, 0.1, 0.1))],
+                       variant="scene_no_final_period").task_text()
+    assert scene.replace("</b>.</scene>", "</b></scene>") in kept
 
 
 def test_placeholder_errors_are_clear():

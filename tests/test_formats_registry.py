@@ -101,8 +101,11 @@ def test_llara_prompts_answers_and_parser_are_the_text_functions():
     answer = fmt.answer(SWEEP, dinbc)
     assert answer == format_answer([SWEEP], first_step=2) and answer.startswith("Step 2: Sweep")
     assert fmt.parse(answer) == SWEEP and fmt.check(SWEEP) is SWEEP
-    with pytest.raises(ConfigError, match="no prompt variants"):
+    with pytest.raises(ConfigError, match="unknown LLaRA prompt variant 'trace'"):
         fmt.prompt(PromptInput("put it there.", variant="trace"))
+    for variant in ("standard", "scene_no_final_period"):  # how scene blocks end
+        assert fmt.prompt(PromptInput("put it there.", variant=variant)) == inbc.replace(
+            "put the red block in the pan.", "put it there.")
     with pytest.raises(ParseError):
         fmt.parse("The next action step: [0.1, 0.2, 0.3, 0.4, 0.5, 1.0]")
 

@@ -88,6 +88,7 @@ def toy_artifact(tmp_path_factory):
     shutil.copytree(shared_artifact(tmp_path_factory), dest)
     manifest = json.loads((dest / "manifest.json").read_text())
     manifest["policy_format"] = "toy"
+    manifest.pop("prompt_variant", None)  # LLaRA's recorded prompt variant: toy has none
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return dest
 

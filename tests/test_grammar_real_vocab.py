@@ -7,7 +7,9 @@ tokenisation), every formatted answer is accepted, a teacher model that wants th
 llama.cpp tokens gets exactly them back (forced runs never feed a token the tokenizer would
 not write), in fewer passes; masks never allow special ids; the disk cache round-trips a
 grammar (and its tokenizer) without the GGUF. Grammars compile once per session into a tmp
-cache (runtime.grammar_cache).
+cache (runtime.grammar_cache). Answer names as VIMA writes them, through the runtime's views
+(decoding.answer_views): the 49-byte name on both header forms, the bound from the prompt's
+mentions, and names restricted to them.
 """
 
 from __future__ import annotations
@@ -20,11 +22,24 @@ import pytest
 from real_vocab import real_vocab_path
 
 from llara_bench.bench_grammar_vocab import N_JOINTS, NAMES, answers
+from llara_bench.bench_passes_real import DraftTeacher
+from llara_edge.actions import PickPlaceAction
 from llara_edge.decoding import grammar_cache
+from llara_edge.decoding.answer_views import AnswerViews
 from llara_edge.decoding.constrained_decode import decode_constrained, prefill_prefix
-from llara_edge.formats import LlaraPrompt
+from llara_edge.decoding.token_grammar import compile_grammar
+from llara_edge.errors import ConfigError
+from llara_edge.formats import (
+    LlaraPrompt,
+    SceneRef,
+    format_answer,
+    parse_llara_first_step,
+    policy_format,
+)
+from llara_edge.formats.llara import LONGEST_VIMA_NAME, NAME_FLOOR_BYTES
 from llara_edge.formats.templates import build_prompt
 from llara_edge.models.gguf_tokenizer import GgufTokenizer
+from llara_edge.runtime.config import RuntimeConfig
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +157,110 @@ def test_successor_table_matches_the_byte_dfa(grammars):
             piece = g.vocab.token_bytes[t]
             want = -1 if not piece else g.dfa.run(piece, s)
             assert int(g._succ[s, t]) == (n if want < 0 else want), (s, t)
+
+
+# --- answer names as real VIMA objects write them (issue 27) -----------------------------
+@pytest.fixture(scope="module")
+def runtime_grammar(tok, tmp_path_factory):
+    """The LLaRA grammar exactly as Policy compiles it: steps 1..max_steps, both header
+    forms, generic names of up to RuntimeConfig.name_max_bytes."""
+    cfg = RuntimeConfig()
+    options = policy_format("llara").grammar_options("llara", None, cfg.max_steps)
+    return grammar_cache.grammar_for("llara", tok, tok.vocab_size,
+                                     tmp_path_factory.getbasetemp() / "real-vocab-grammars",
+                                     name_max_bytes=cfg.name_max_bytes, **options)
+
+
+def _scene_task(names, k=0):
+    """A VIMA scene_understanding prompt whose scene holds `names`, after k finished steps."""
+    boxes = [(0.2 + 0.15 * i, 0.4, 0.1, 0.12) for i in range(len(names))]
+    scene = SceneRef(tuple(zip(names, boxes, strict=True)))
+    prompt = LlaraPrompt("Put the polka dot object in {scene} into the red pan.",
+                         assets={"scene": scene})
+    history = [PickPlaceAction((0.1, 0.1 * i), (0.5, 0.5), 0) for i in range(1, k + 1)]
+    return prompt.render(history)
+
+
+def _answer(name, k=0, numbered=True):
+    act = PickPlaceAction((0.312, 0.617), (0.742, 0.547), 0, object_name=name)
+    return format_answer([act], first_step=k + 1, first_point_spaces=2, numbered=numbered)
+
+
+def _decode(tok, views, task, answer):
+    """The runtime's decode of `task` (its views and forced opening, as Policy.act) with a
+    model that wants `answer` (and after a token it did not want, whatever is allowed)."""
+    view, opening, state = views.opening(task)
+    model = DraftTeacher(tok.encode(answer), views.grammar.n_vocab, tok.eos_id, opening)
+    result = decode_constrained(model.extend, view, model.first(), 256, state)
+    assert result.complete
+    return tok.decode(opening + result.tokens), result.n_forward_passes
+
+
+def test_a_49_byte_vima_name_on_both_header_forms(tok, runtime_grammar):
+    """The longest VIMA name (49 bytes; the grammar stopped at 48 before) is accepted, and a
+    teacher model gets its answer back through the runtime's views under every numbering
+    that admits its header form, with and without names restricted to the prompt's."""
+    fmt = policy_format("llara")
+    assert len(LONGEST_VIMA_NAME.encode()) == NAME_FLOOR_BYTES == 49
+    old = compile_grammar("llara_pick", tok, name_max_bytes=48)
+    assert not old.accepts(tok.encode(_answer(LONGEST_VIMA_NAME)))
+    assert old.accepts(tok.encode(_answer(LONGEST_VIMA_NAME[:-1])))  # 48 bytes
+    names = (LONGEST_VIMA_NAME, "green paisley letter G")
+    for k in (0, 3):
+        task = _scene_task(names, k)
+        for numbered in (True, False):
+            answer = _answer(LONGEST_VIMA_NAME, k, numbered)
+            assert runtime_grammar.accepts(tok.encode(answer))
+            for numbering in ("numbered" if numbered else "unnumbered", "either"):
+                for restrict in (False, True):
+                    views = AnswerViews(runtime_grammar, fmt, numbering, restrict)
+                    assert views.key(task) == (
+                        k + 1 if numbering != "unnumbered" else 1,
+                        (49, tuple(sorted(names)) if restrict else None))
+                    assert _decode(tok, views, task, answer)[0] == answer, (k, numbering)
+
+
+def test_numbering_forces_the_header_where_the_checkpoint_writes_none(tok, runtime_grammar):
+    """Why the default follows the checkpoint: under "numbered" an un-numbered answer
+    cannot come out (its header is forced into the prefill); "either" returns it."""
+    fmt = policy_format("llara")
+    task, answer = _scene_task(("red block",), 2), _answer("red block", 2, numbered=False)
+    forced, _ = _decode(tok, AnswerViews(runtime_grammar, fmt, "numbered"), task, answer)
+    assert forced.startswith("Step 3: ") and forced != answer
+    assert _decode(tok, AnswerViews(runtime_grammar, fmt, "either"), task, answer)[0] == answer
+
+
+def test_the_name_bound_follows_the_prompts_mentions(tok, runtime_grammar):
+    fmt = policy_format("llara")
+    long = LONGEST_VIMA_NAME + " and a cup"  # 59 bytes
+    views = AnswerViews(runtime_grammar, fmt, "numbered")
+    cut, _ = _decode(tok, views, _scene_task(("red block",)), _answer(long))
+    name = parse_llara_first_step(cut).object_name  # not mentioned: cut at the floor, closed
+    assert long.startswith(name) and 40 < len(name.encode()) <= NAME_FLOOR_BYTES
+    exact = "a" * 47 + " b"  # 49 bytes with a space as its 48th: still one name
+    assert _decode(tok, views, _scene_task(("red block",)), _answer(exact))[0] == _answer(exact)
+    spaced, _ = _decode(tok, views, _scene_task(("red block",)), _answer("a" * 48 + " b"))
+    name = parse_llara_first_step(spaced).object_name  # a 49th byte " " could not end it
+    assert name.startswith("a" * 48) and len(name) == 49 and not name.endswith(" ")
+    assert views.key(_scene_task((long,)))[1] == (59, None)
+    assert _decode(tok, views, _scene_task((long,)), _answer(long))[0] == _answer(long)
+    too_long = long + " of very hot tea"  # 75 bytes > the compiled 64
+    with pytest.raises(ConfigError, match="name_max_bytes"):
+        views.opening(_scene_task((too_long,)))
+
+
+def test_names_from_the_prompt_restrict_and_force(tok, runtime_grammar):
+    fmt = policy_format("llara")
+    names = ("red paisley letter M", "granite letter M", "yellow paisley letter E")
+    task = _scene_task(names)
+    free, restricted = (AnswerViews(runtime_grammar, fmt, "numbered", r) for r in (False, True))
+    view, opening, state = restricted.opening(task)
+    inner = free.opening(task)[0]
+    for t in tok.encode(_answer(names[1]))[len(opening):]:  # masks only ever remove ids
+        assert not (view.mask(state) & ~inner.mask(state)).any()
+        state = view.step(state, t)
+    for name in names:
+        text, passes = _decode(tok, restricted, task, _answer(name))
+        assert text == _answer(name) and passes < _decode(tok, free, task, _answer(name))[1]
+    other, _ = _decode(tok, restricted, task, _answer("green and blue polka dot letter M"))
+    assert parse_llara_first_step(other).object_name in names  # never a name not mentioned

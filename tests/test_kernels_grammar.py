@@ -8,6 +8,8 @@ logits always yields a parseable answer inside the ranges."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from kernel_corpus import N_JOINTS, NAMES, random_action, random_joint_action, train_test_tokenizer
@@ -218,3 +220,48 @@ def test_bad_specs_are_config_errors(vocab):
     with pytest.raises(ConfigError):
         GrammarSpec(first_point_spaces=(3,))
     assert compile_dfa(answer_node(GrammarSpec(kind="llara_sweep"))).n_states > 10
+
+
+@pytest.mark.parametrize("kind", ["llara", "llara_detection"])
+def test_object_name_views_under_random_logits(vocab, tok, kind):
+    """decoding.object_names over generic names: under random logits every name stays within
+    the bound (never a dead end: the answer always completes and parses), and with names
+    restricted it is always one of them; the view only ever removes ids."""
+    from llara_edge.decoding.object_names import ObjectNames
+
+    grammar = compile_grammar(kind, vocab, n_vocab=vocab.size + 5)
+    parse = parse_llara_first_step if kind == "llara" else parse_detection
+    rng = np.random.default_rng(11)
+    for bound, names in ((12, None), (49, NAMES[:3]), (49, NAMES[5:6])):
+        view = ObjectNames(grammar, bound, names)
+        for _ in range(12):
+            scale = float(rng.choice([0.1, 3.0]))
+
+            def extend(ids, scale=scale, view=view):
+                rows = rng.normal(scale=scale, size=(len(ids), grammar.n_vocab))
+                return rows.astype(np.float32)
+
+            state, tokens = view.start(), []
+            while not view.done(state):  # masks checked along the way, as the decoder walks
+                assert not (view.mask(state) & ~grammar.mask(state)).any()
+                run = view.forced(state)
+                if not run:
+                    run = [int(np.flatnonzero(view.mask(state))[rng.integers(
+                        view.mask(state).sum())])]
+                state = view.advance(state, run)
+                tokens += run
+            assert view.accepts(tokens) and grammar.accepts(tokens)
+            result = decode_constrained(extend, view, extend([0])[0], max_tokens=600)
+            assert result.complete
+            allowed = None if names is None else {n.encode() for n in names}
+            for ids in (tokens, result.tokens):
+                parse(tok.decode(ids))
+                raw = vocab.text_of(ids)  # the bound is on bytes (random pieces: any UTF-8)
+                for name in re.findall(rb"<p>([^<]*)</p>", raw):
+                    assert len(name) <= bound and (allowed is None or name in allowed), raw
+    with pytest.raises(ConfigError, match="name_max_bytes"):
+        ObjectNames(grammar, 65)
+    with pytest.raises(ConfigError, match="name_max_bytes"):  # a name the grammar cannot write
+        ObjectNames(grammar, 12, ("x" * 65,))
+    with pytest.raises(ConfigError, match="at least one name"):
+        ObjectNames(grammar, 49, ())

@@ -35,6 +35,7 @@ def full_manifest(root: Path) -> dict:
         "source": {"checkpoint": "/ckpt", "layout": "original", "clip_dir": None,
                    "sha256": "0" * 64},
         "policy_format": "llara", "template": "vicuna_v1",
+        "answer_forms": ["numbered", "unnumbered"], "prompt_variant": "standard",
         "preprocess": {"image_size": 336, "shortest_edge": 336, "mean": [0.5, 0.5, 0.5],
                        "std": [0.25, 0.25, 0.25], "aspect_ratio": "pad"},
         "multimodal": {"select_layer": -2, "select_feature": "patch",
@@ -122,6 +123,12 @@ CASES = {
                     "mmproj.fil: unknown key; did you mean file?"),
     "tensorrt-bool": (setting("tensorrt", "available", value="no"),
                       "tensorrt.available: expected true or false, got str"),
+    "answer-forms-str": (setting("answer_forms", value="numbered"),
+                         "answer_forms: expected a list of strings, got str"),
+    "prompt-variant-list": (setting("prompt_variant", value=["standard"]),
+                            "prompt_variant: expected a string, got list"),
+    "answer-forms-typo": (setting("answer_form", value=["numbered"]),
+                          "answer_form: unknown key; did you mean answer_forms?"),
     "unknown-top": (setting("polcy_format", value="llara"),
                     "polcy_format: unknown key; did you mean policy_format?"),
     "top-list": (lambda m: [m], "expected a JSON object at the top level, got list"),
@@ -144,6 +151,21 @@ def test_the_well_formed_manifest_loads(export_dir):
     art = Artifact.open(export_dir)
     assert art.gguf("q8_0").name == "llm-f16.gguf" and art.preprocess.image_size == 336
     assert load_manifest(export_dir)["files"]["vision.onnx"]["size"] == 5
+    assert art.answer_forms == ("numbered", "unnumbered") and art.prompt_variant == "standard"
+
+
+def test_answer_forms_are_read_strictly(export_dir):
+    """Absent: unknown (None); present: a non-empty list of known forms, in their order."""
+    rewrite(export_dir, setting("answer_forms", value=["unnumbered", "numbered"]))
+    assert Artifact.open(export_dir).answer_forms == ("numbered", "unnumbered")
+    rewrite(export_dir, setting("answer_forms", drop=True))
+    rewrite(export_dir, setting("prompt_variant", drop=True))
+    art = Artifact.open(export_dir)
+    assert art.answer_forms is None and art.prompt_variant is None
+    for bad in ([], ["numbered", "roman"]):
+        rewrite(export_dir, setting("answer_forms", value=bad))
+        with pytest.raises(ArtifactError, match="answer_forms must be a non-empty list"):
+            Artifact.open(export_dir).answer_forms  # noqa: B018
 
 
 def test_every_problem_is_named_at_once(export_dir):

@@ -4,6 +4,7 @@ typed errors, and manifest tampering refused with the file named."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -196,7 +197,7 @@ def test_step_number_follows_the_history(policies, art, make_config, cases):
         for k in (0, 1, 3):
             step = policy.act(cases[0].rgb, _with_history(cases[0].user_text, k))
             assert step.text.startswith(f"Step {k + 1}: "), step.text
-        assert len(policy._openings) == 3  # one opening per step number, one grammar
+        assert len(policy.views.openings) == 3  # one opening per step number, one grammar
     with Policy.load(art, make_config(numbering="unnumbered", n_ctx=1536)) as plain:
         step = plain.act(cases[0].rgb, _with_history(cases[0].user_text, 2))
         assert not step.text.startswith("Step") and step.action.pick is not None
@@ -208,3 +209,62 @@ def test_step_number_follows_the_history(policies, art, make_config, cases):
     with (Policy.load(art, make_config(max_steps=2, n_ctx=1536)) as short,
           pytest.raises(ConfigError, match="max_steps")):
         short.act(cases[0].rgb, _with_history(cases[0].user_text, 2))
+
+
+def _record(root, **entries) -> None:
+    """Set (value) or drop (None) manifest entries of an artifact copy."""
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for key, value in entries.items():
+        manifest.pop(key, None)
+        if value is not None:
+            manifest[key] = value
+    path.write_text(json.dumps(manifest, indent=1))
+
+
+def test_numbering_default_follows_the_artifacts_answer_forms(art, make_config, cases,
+                                                              tmp_path):
+    """RuntimeConfig.numbering None takes the manifest's answer_forms: one form -> that form,
+    both or none recorded -> either; an explicit numbering overrides it. tiny-llara's record
+    (models/tiny-llara/llara_text_formats.json: numbered) reaches its export."""
+    from llara_edge.runtime.artifact import Artifact
+
+    assert RuntimeConfig().numbering is None
+    assert Artifact.open(art).answer_forms == ("numbered",)
+    assert Artifact.open(art).prompt_variant == "standard"
+    copy = _copy(art, tmp_path)
+    task = _with_history(cases[0].user_text, 1)
+    for forms, want, heads in ((["numbered"], "numbered", ("Step 2: ",)),
+                               (["unnumbered"], "unnumbered", ("Pick", "Sweep")),
+                               (["numbered", "unnumbered"], "either", ("Step 2: ", "Pick",
+                                                                       "Sweep")),
+                               (None, "either", ("Step 2: ", "Pick", "Sweep"))):
+        _record(copy, answer_forms=forms)
+        with Policy.load(copy, make_config(n_ctx=1024)) as policy:
+            assert policy.numbering == want, forms
+            text = policy.act(cases[0].rgb, task).text
+            assert text.startswith(heads), (forms, text)
+    with Policy.load(copy, make_config(numbering="unnumbered", n_ctx=1024)) as policy:
+        assert policy.numbering == "unnumbered"  # the option overrides the artifact
+        assert not policy.act(cases[0].rgb, task).text.startswith("Step")
+
+
+def test_prompt_variant_comes_from_the_artifact_or_the_config(art, make_config, tmp_path):
+    from llara_edge.robot.policy_io import RuntimeTextPolicy, TaskPrompter, recorded_variants
+
+    copy = _copy(art, tmp_path)
+    _record(copy, prompt_variant="scene_no_final_period")
+    with Policy.load(copy, make_config()) as policy:
+        assert policy.prompt_variant == "scene_no_final_period"
+        variants = recorded_variants(RuntimeTextPolicy(policy))
+    assert variants == {"llara": "scene_no_final_period"}
+    block = ("<scene><p>red block</p> at <b>(0.100, 0.200), {0.050, 0.050}</b></scene>")
+    prompter = TaskPrompter(f"Put the block in {block} away.", variants=variants)
+    assert block in prompter(np.zeros(5), [])  # the recorded variant's scene block is read
+    with pytest.raises(ConfigError):
+        TaskPrompter(f"Put the block in {block} away.")(np.zeros(5), [])
+    _record(copy, prompt_variant=None)
+    with Policy.load(copy, make_config(prompt_variant="standard")) as policy:
+        assert policy.prompt_variant == "standard"
+    with pytest.raises(ConfigError, match="prompt variant 'dotless'"):
+        Policy.load(copy, make_config(prompt_variant="dotless"))

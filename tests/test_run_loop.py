@@ -347,5 +347,7 @@ def test_load_runtime_policy_passes_the_runtime_config(tmp_path_factory):
         assert policy.policy.config == cfg and policy.name == "runtime:gguf-f16+onnx"
         line = describe_runtime(policy)
         assert "K cache q8_0" in line and "drafts 0" in line and "manifest sha256" in line
+        # numbering and prompt variant as the artifact records them (tiny-llara: numbered)
+        assert "numbering numbered, prompt variant standard)" in line
     finally:
         policy.policy.close()

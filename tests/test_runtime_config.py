@@ -35,9 +35,12 @@ def test_every_cli_field_is_an_option_with_the_fields_help():
     assert set(flags) == {f.name for f in cli}
     for f in cli:
         assert flags[f.name].help.startswith(f.metadata["help"][:40])
-        assert flags[f.name].option_strings == ["--" + f.name.replace("_", "-")]
+        flag = "--" + f.name.replace("_", "-")
+        negated = ["--no-" + flag[2:]] if isinstance(f.default, bool) else []  # --x/--no-x
+        assert flags[f.name].option_strings == [flag, *negated]
     # every field is documented, CLI or not
     assert all(f.metadata["help"] for f in dataclasses.fields(RuntimeConfig))
+    assert "--numbering" in parser.format_help()  # argparse %-expands help: a bare "%" breaks it
 
 
 def test_options_round_trip_to_the_config():
@@ -51,5 +54,16 @@ def test_options_round_trip_to_the_config():
         ("cuda", "cpu"), 2, "either", "q8_0")
     with pytest.raises(SystemExit):  # a choice outside the field's choices
         parser.parse_args(["--numbering", "roman"])
+    # numbering and prompt variant default to the artifact's record (None); restricting
+    # names to the prompt's mentions is opt-in
+    plain = RuntimeConfig(**values(parser.parse_args([]), RuntimeConfig))
+    assert (plain.numbering, plain.prompt_variant, plain.names_from_prompt) == (None, None,
+                                                                                False)
+    args = parser.parse_args(["--names-from-prompt", "--prompt-variant",
+                              "scene_no_final_period"])
+    cfg = RuntimeConfig(**values(args, RuntimeConfig))
+    assert (cfg.names_from_prompt, cfg.prompt_variant) == (True, "scene_no_final_period")
+    with pytest.raises(ConfigError, match="give one"):
+        RuntimeConfig(names_from_prompt=True, object_names=("red block",))
     with pytest.raises(ConfigError, match="providers"):
         RuntimeConfig(**values(parser.parse_args(["--providers", "rocm"]), RuntimeConfig))

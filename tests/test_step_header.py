@@ -19,7 +19,7 @@ from test_formats_prompt import FAMILIES, _action, _episode, _ours
 from test_grammar_real_vocab import Teacher
 
 from llara_edge.decoding.constrained_decode import decode_constrained, prefill_prefix
-from llara_edge.decoding.step_header import StepHeader, header_allows
+from llara_edge.decoding.step_header import StepHeader, header_allows, numbering_for
 from llara_edge.decoding.token_grammar import compile_grammar
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats import LlaraPrompt, format_answer, next_step_number
@@ -49,6 +49,15 @@ def test_header_rule_on_bytes():
     assert header_allows(b" S", 3, "unnumbered") and not header_allows(b" St", 3, "unnumbered")
     assert header_allows(b" Step 3", 3, "either") and header_allows(b" Sweep", 3, "either")
     assert not header_allows(b" Step 4", 3, "either")
+
+
+def test_default_numbering_follows_the_recorded_answer_forms():
+    """A checkpoint's numbering is what its training answers had (the manifest's
+    answer_forms); both forms, or none recorded (a released checkpoint), admit either."""
+    assert numbering_for(("numbered",)) == "numbered"
+    assert numbering_for(["unnumbered"]) == "unnumbered"
+    assert numbering_for(("numbered", "unnumbered")) == "either"
+    assert numbering_for(None) == numbering_for(()) == "either"
 
 
 def _cases(seed=0):

@@ -12,10 +12,17 @@ from llara_edge.errors import ConfigError  # noqa: E402
 from llara_edge.formats import VICUNA_V1, build_prompt  # noqa: E402
 from llara_edge.sim.datagen import DatagenConfig, generate  # noqa: E402
 from llara_export.models.llava import IMAGE_TOKEN_INDEX, TinyConfig, build_tiny  # noqa: E402
+from llara_export.text_formats import (  # noqa: E402
+    TEXT_FORMATS,
+    manifest_entries,
+    read_text_formats,
+    write_text_formats,
+)
 from llara_export.training.data import (  # noqa: E402
     IGNORE_INDEX,
     DataConfig,
     TrainingSet,
+    answer_forms,
     load_records,
     text_only,
     tokenize_sample,
@@ -111,6 +118,38 @@ def test_text_only_variant_keeps_the_task_and_history(dataset_dir, tok):
     batch = ds.batch(np.random.default_rng(0), short.group, 2)
     assert batch.pixel_values is None and IMAGE_TOKEN_INDEX not in batch.input_ids
     assert len(ds.samples[short.group][0][0]) < len(ds.samples[rec.group][0][0]) - 100
+
+
+def test_answer_forms_of_the_records_are_written_next_to_the_weights(dataset_dir, tmp_path):
+    """Training knows which "Step k: " forms its LLaRA answers had (the simulator's data:
+    numbered only) and writes them, with the prompt variant, where the export reads them."""
+    from dataclasses import replace
+
+    records = load_records([dataset_dir])
+    assert answer_forms(records) == ("numbered",)
+    bare = [replace(r, answer=re.sub(r"^Step \d+: ", "", r.answer)) for r in records]
+    assert answer_forms(bare) == ("unnumbered",)
+    assert answer_forms(records + bare) == ("numbered", "unnumbered")
+    assert answer_forms([r for r in records if r.group.startswith("llarva")]) == ()
+    assert read_text_formats(tmp_path) == {}  # a released checkpoint: nothing recorded
+    write_text_formats(tmp_path, answer_forms(records), "standard")
+    assert json.loads((tmp_path / TEXT_FORMATS).read_text()) == {
+        "answer_forms": ["numbered"], "prompt_variant": "standard"}
+    variants = ("standard", "scene_no_final_period")
+    assert manifest_entries(tmp_path, variants) == read_text_formats(tmp_path)
+    assert manifest_entries(tmp_path, ()) == {"answer_forms": ["numbered"]}  # no variants
+    assert manifest_entries(tmp_path, variants, ("unnumbered", "numbered"),
+                            "scene_no_final_period") == {
+        "answer_forms": ["numbered", "unnumbered"], "prompt_variant": "scene_no_final_period"}
+    for bad, message in (({"answer_form": ["numbered"]}, "did you mean answer_forms"),
+                         ({"answer_forms": ["numberd"]}, "did you mean numbered"),
+                         ({"answer_forms": []}, "non-empty"),
+                         ({"prompt_variant": "no_dot"}, "unknown prompt variant")):
+        (tmp_path / TEXT_FORMATS).write_text(json.dumps(bad))
+        with pytest.raises(ConfigError, match=message):
+            read_text_formats(tmp_path)
+    with pytest.raises(ConfigError, match="unknown answer form"):
+        manifest_entries(tmp_path / "none", variants, ("roman",))
 
 
 def test_lr_schedule_and_mix():

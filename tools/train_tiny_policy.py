@@ -11,7 +11,9 @@ Stages (each timed; all on CPU, 2 threads):
    the multitask mix (D-inBC most, half of it with box-shifted text, training.augment; inBC,
    localisation / detection, LLARVA reach);
 4. save: the ORIGINAL LLaVA layout (config.json, model.safetensors, tokenizer, separate
-   CLIPVisionModel dir `clip/`) via llara_export.models.checkpoint.save_original, in fp16;
+   CLIPVisionModel dir `clip/`) via llara_export.models.checkpoint.save_original, in fp16,
+   and llara_text_formats.json (the answer forms of the training data's LLaRA answers and
+   the prompt variant: llara_export.text_formats; the export copies them into the manifest);
 5. eval: the saved checkpoint is loaded back (TorchPolicy) and run closed loop
    (sim.policy_agent.PolicyAgent, D-inBC prompts) on evaluation seeds 0..N-1;
 6. MODEL_CARD.md and training_report.json are written next to the weights.
@@ -143,6 +145,7 @@ def stage_train(dirs, tok, model_cfg, train_cfg, work: Path, log):
     from llara_export.training.data import (
         DataConfig,
         TrainingSet,
+        answer_forms,
         load_records,
         text_localisation,
         text_only,
@@ -162,18 +165,22 @@ def stage_train(dirs, tok, model_cfg, train_cfg, work: Path, log):
     log(f"  samples per group: {dataset.sizes()} ({time.perf_counter() - t0:.0f} s)")
     model = build_tiny(model_cfg, seed=train_cfg.seed)
     result = train(model, dataset, train_cfg, state_dir=work / "state", log=log)
-    return model, dataset, result
+    return model, dataset, result, answer_forms(records)
 
 
-def stage_save(model, tok, model_cfg, out: Path) -> int:
-    """fp16 weights in the original LLaVA layout; returns the directory size in bytes."""
+def stage_save(model, tok, model_cfg, out: Path, answer_forms: tuple[str, ...]) -> int:
+    """fp16 weights in the original LLaVA layout and the text formats of the training data
+    (D-inBC prompts write no scene block, detection answers end every line with "."); returns
+    the directory size in bytes."""
     import torch
 
     from llara_edge.models.preprocess import PreprocessConfig
     from llara_export.models.checkpoint import save_original
+    from llara_export.text_formats import write_text_formats
 
     save_original(model.to(torch.float16), tok, out,
                   preprocess=PreprocessConfig(image_size=model_cfg.image_size), overwrite=True)
+    write_text_formats(out, answer_forms or None, "standard")
     model.to(torch.float32)
     return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
 
@@ -268,7 +275,9 @@ released LLaRA / LLARVA models.
 `config.json` (`LlavaLlamaForCausalLM`, `mm_vision_tower: "clip"`, select layer -2, patch
 features, `mlp2x_gelu`, `image_aspect_ratio: pad`), `model.safetensors` (LLaMA + projector,
 fp16), `tokenizer.model` (+ HF tokenizer files), `clip/` (a CLIPVisionModel directory with
-its preprocessor config), `training_report.json` (recipe, loss curve, timings, evaluation).
+its preprocessor config), `training_report.json` (recipe, loss curve, timings, evaluation),
+`llara_text_formats.json` (what the training data wrote: LLaRA answers "numbered" with their
+"Step k: " header, prompt variant "standard"; the export copies it into the manifest).
 
 ## Model
 {model}
@@ -375,9 +384,10 @@ def main(argv: list[str] | None = None) -> int:
                                    "vocab_size": tok.vocab_size})
     lap("tokenizer")
     log(f"train: {train_cfg.steps} steps, batch {train_cfg.batch_size}")
-    model, dataset, result = stage_train(dirs, tok, model_cfg, train_cfg, args.work, log)
+    model, dataset, result, forms = stage_train(dirs, tok, model_cfg, train_cfg, args.work,
+                                                log)
     lap("train")
-    size = stage_save(model, tok, model_cfg, args.out)
+    size = stage_save(model, tok, model_cfg, args.out, forms)
     lap("save")
     report = {
         "recipe": {"data": asdict(data), "tokenizer": asdict(tok_cfg)},

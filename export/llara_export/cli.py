@@ -1,5 +1,5 @@
 """`llara-edge export CHECKPOINT --out DIR [--clip DIR] [--quant LIST] [--formats gguf,onnx]
-[--compact]`.
+[--compact] [--answer-forms numbered,unnumbered] [--prompt-variant NAME]`.
 
 Writes one artifact directory (export/llara_export/pipeline.py; llama.cpp's own output goes to
 OUT/export.log), draws a progress bar on stderr (export/llara_export/progress.py), prints the
@@ -44,6 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads of torch, llama.cpp and onnxruntime during the export")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    parser.add_argument("--answer-forms", default=None,
+                        help="comma list of the answer forms the checkpoint writes: numbered "
+                             "(\"Step k: Pick up ...\"), unnumbered (\"Pick up ...\"); "
+                             "recorded in the manifest, the runtime's default numbering "
+                             "follows it (default: the checkpoint's llara_text_formats.json; "
+                             "none recorded: the runtime accepts both)")
+    parser.add_argument("--prompt-variant", default=None,
+                        help="the prompt variant the checkpoint was trained on (llara: "
+                             "standard, scene_no_final_period); default: the checkpoint's "
+                             "llara_text_formats.json, else the format's default")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -72,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         parity_frames=args.frames, frame_size=_size(args.frame_size),
         max_new_tokens=args.max_new_tokens, thresholds=args.thresholds,
         overwrite=args.overwrite, threads=args.threads, formats=formats,
-        compact=args.compact,
+        compact=args.compact, prompt_variant=args.prompt_variant,
+        answer_forms=None if args.answer_forms is None else _items(args.answer_forms),
     )
     bar = ProgressBar(count_steps(cfg), label="export", stream=sys.stderr)
     try:

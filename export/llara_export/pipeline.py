@@ -28,6 +28,9 @@ atomically) is there; on any error, a failed gate or an interrupt the temporary 
 removed, so no half export is ever left where the runtime looks. An existing non-empty `out` is
 refused unless `overwrite`. The TensorRT engine is never built here (engines are specific
 to the target GPU and TensorRT version): the manifest records the tensorrt status.
+What the checkpoint's training data wrote (its llara_text_formats.json, or
+ExportConfig.answer_forms / prompt_variant over it: export/llara_export/text_formats.py) is
+copied into the manifest as "answer_forms" and "prompt_variant"; unknown, they are left out.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.formats import policy_format
 from llara_export import manifest as mf
 from llara_export.quantize import QUANT_TYPES
+from llara_export.text_formats import manifest_entries
 
 FORMATS = ("gguf", "onnx", "onnx-vision")  # onnx-vision: "onnx" without embed/llm.onnx
 TOKENIZER_GGUF = "tokenizer.gguf"  # vocab-only GGUF: what the runtime tokenises with
@@ -71,6 +75,8 @@ class ExportConfig:
     threads: int = 1
     formats: tuple[str, ...] = ("gguf", "onnx")
     compact: bool = False  # keep the LLM's 16-bit weights as stored (models/compact.py)
+    answer_forms: tuple[str, ...] | None = None  # None: the checkpoint's text formats file
+    prompt_variant: str | None = None  # None: the checkpoint's text formats file
 
     def __post_init__(self) -> None:
         unknown = [q for q in self.quants if q not in QUANT_TYPES]
@@ -261,6 +267,12 @@ def _source(info, tok) -> dict:
             "sha256": mf.source_hash(sources)}
 
 
+def _text_formats(cfg: ExportConfig) -> dict:
+    """The manifest's "answer_forms" / "prompt_variant" (ConfigError on a bad entry)."""
+    variants = policy_format(cfg.policy_format).prompt_variants
+    return manifest_entries(cfg.checkpoint, variants, cfg.answer_forms, cfg.prompt_variant)
+
+
 def _manifest(cfg, info, source, sections, tmp: Path) -> dict:
     """Everything but the parity report (files hashed once, before manifest.json exists)."""
     from llara_edge.backends.trt_build import tensorrt_status
@@ -271,6 +283,7 @@ def _manifest(cfg, info, source, sections, tmp: Path) -> dict:
         "source": source,
         "policy_format": cfg.policy_format,
         "template": cfg.template,
+        **_text_formats(cfg),
         "preprocess": info.preprocess.to_dict(),
         "multimodal": {"select_layer": info.spec.select_layer,
                        "select_feature": info.spec.select_feature,
@@ -327,6 +340,7 @@ def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:
 
     start = time.perf_counter()
     load_thresholds(cfg.thresholds)  # an unreadable file fails before any work
+    _text_formats(cfg)  # so does a bad text formats file
     say(f"loading {cfg.checkpoint}")
     model, tok, info = load_checkpoint(cfg.checkpoint, cfg.clip_dir, compact=cfg.compact)
     source = _source(info, tok)

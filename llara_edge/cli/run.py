@@ -172,6 +172,7 @@ def _load_policy(args: argparse.Namespace, robot) -> tuple[object, str]:
 def _run_sim(args, cfg, robot, policy, tel) -> dict:
     from llara_edge.errors import ConfigError
     from llara_edge.robot.loop import RobotLoop
+    from llara_edge.robot.policy_io import recorded_variants
     from llara_edge.robot.watchdog import StopSignals
     from llara_edge.sim import TASK_FAMILIES
     from llara_edge.sim.prompter import SimPrompter
@@ -180,8 +181,9 @@ def _run_sim(args, cfg, robot, policy, tel) -> dict:
         raise ConfigError(f"in the simulator --task is a task family {list(TASK_FAMILIES)}, "
                           f"got {args.task!r}")
     results = []
-    loop = RobotLoop(robot.io, policy, SimPrompter(robot.env, describe=not args.inbc), cfg,
-                     robot.kin, tel)
+    prompter = SimPrompter(robot.env, describe=not args.inbc,
+                           variants=recorded_variants(policy))
+    loop = RobotLoop(robot.io, policy, prompter, cfg, robot.kin, tel)
     try:
         with StopSignals(loop.watchdog):
             for seed in range(args.seed, args.seed + args.episodes):
@@ -208,10 +210,11 @@ def _run_sim(args, cfg, robot, policy, tel) -> dict:
 
 def _run_real(args, cfg, robot, policy, tel) -> dict:
     from llara_edge.robot.loop import RobotLoop
-    from llara_edge.robot.policy_io import TaskPrompter
+    from llara_edge.robot.policy_io import TaskPrompter, recorded_variants
     from llara_edge.robot.watchdog import StopSignals
 
-    loop = RobotLoop(robot.io, policy, TaskPrompter(args.task), cfg, robot.kin, tel)
+    prompter = TaskPrompter(args.task, variants=recorded_variants(policy))
+    loop = RobotLoop(robot.io, policy, prompter, cfg, robot.kin, tel)
     try:
         with StopSignals(loop.watchdog):
             res = loop.run_episode(0, args.max_steps)

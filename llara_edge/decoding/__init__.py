@@ -3,7 +3,9 @@
 - grammar: `answer_grammars` (the byte-level grammars of each answer form, `GRAMMARS`),
   `bytefsm` (their byte automata), `token_vocab` + `token_grammar` (compiled against a
   tokenizer's vocabulary: a per-state token mask, `compile_grammar`), `grammar_cache` (compiled
-  grammars cached on disk), `step_header` (LLaRA's "Step k:" header pinned per step);
+  grammars cached on disk), `step_header` (LLaRA's "Step k:" header pinned per step),
+  `object_names` (answer names bounded / restricted per prompt), `answer_views` (both views
+  of one task's answer, as the runtime policy decodes it);
 - decoding: `constrained_decode` (greedy decoding with jump forward over forced runs,
   `decode_constrained`, `decode_greedy`), `prompt_lookup` (drafts from the prompt, verified in
   one pass).

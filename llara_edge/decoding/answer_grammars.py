@@ -22,7 +22,9 @@ Kinds (the strings are those llara_edge.formats writes, numbers as their formatt
 Numbers: coordinates "{:.3f}" of [0, 1]; rotation Python ints -359..359 (no "-0", no leading
 zeros); LLARVA values `repr(round(v, 4))` with |v| < 10**int_digits (e.g. "0.5", "-1.0123",
 "-0.0"), gripper the same within [0, 1]; trace points ints 0..trace_max. NAME is one of
-`names` when given, else any text LLaRA's NAME_PATTERN accepts (at most name_max_bytes bytes).
+`names` when given, else any text LLaRA's NAME_PATTERN accepts (at most name_max_bytes bytes,
+default 64: the runtime bounds each answer's names tighter per prompt, decoding.object_names;
+NAMED_KINDS are the kinds with names).
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ NONZERO = chars("123456789")
 _NAME_BYTES = ALL_BYTES - frozenset(b"<>()[]{}\x7f") - frozenset(range(0x20))
 NAME_BYTE = ByteSet(_NAME_BYTES)
 NAME_EDGE_BYTE = ByteSet(_NAME_BYTES - {0x20})
+# A generous compiled maximum (VIMA's longest name is 49 bytes): each state of the name
+# costs a DFA state (~4 per byte; at V = 32000 the llara grammar compiles in 3.2 s with 64
+# against 2.6 s with 48 and 7.4 s with 128, 31 / 27 / 47 MB of successor table)
+NAME_MAX_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class GrammarSpec:
     numbered: bool | None = True  # None: "Step k: " or no header, the model chooses
     first_point_spaces: tuple[int, ...] = (1, 2)  # released models write 2
     allow_anonymous: bool = False  # also "the object" without tags (history style)
-    name_max_bytes: int = 48
+    name_max_bytes: int = NAME_MAX_BYTES
     n_joints: int = 7
     int_digits: int = 1  # LLARVA values: |v| < 10 ** int_digits
     decimals: int = 4
@@ -209,6 +215,10 @@ def _llarva_trace(spec: GrammarSpec) -> Node:
     points = seq(point, rep(seq(lit(", "), point), lo - 1, hi - 1))
     return seq(lit(" " + TRACE_PREFIX + "["), points, lit("] "), _llarva_action(spec))
 
+
+# the kinds whose answers write object names ("<p>NAME</p>")
+NAMED_KINDS = frozenset({"llara", "llara_pick", "llara_sweep", "llara_detection",
+                         "llara_localization"})
 
 GRAMMARS: dict[str, Callable[[GrammarSpec], Node]] = {
     "llara": lambda s: _llara_step(s, ("suction", "spatula")),

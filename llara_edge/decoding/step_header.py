@@ -5,6 +5,8 @@ Contract:
     view = StepHeader(base, step=3, numbering="numbered")   # "unnumbered" | "either"
     view.start() / forced / mask / mask_bits / step / advance / done / accepts
         # TokenGrammar's decoding interface: kernels.constrained_decode takes a view as is
+    numbering_for(answer_forms) -> str   # the default numbering of a checkpoint whose
+                                         # training answers had these forms (None: unknown)
 
 Why: a LLaRA model answers "Step k+1: ..." after a history of k finished steps (FORMATS.md
 §2), and models trained with the auxiliary variants may also answer without any header.
@@ -35,6 +37,14 @@ NUMBERINGS = ("numbered", "unnumbered", "either")
 _HEADER_MARK = b"St"
 if any(opening.encode().startswith(_HEADER_MARK) for opening, _ in VERBS.values()):
     raise ImportError("an action verb starts with 'St': step_header cannot tell it apart")
+
+
+def numbering_for(answer_forms) -> str:
+    """The numbering that follows what a checkpoint writes: "numbered" / "unnumbered" when
+    its training answers had only that form (formats.llara.ANSWER_FORMS), else "either"
+    (both forms, or not known: "either" accepts whatever the model writes)."""
+    forms = set(answer_forms or ())
+    return forms.pop() if len(forms) == 1 and forms <= set(NUMBERINGS) else "either"
 
 
 def header_bytes(step: int) -> bytes:
@@ -133,6 +143,16 @@ class StepHeader:
     # the base class's walks over this view's own start/step (the restriction applies)
     advance = TokenGrammar.advance
     accepts = TokenGrammar.accepts
+
+    # the base automaton's byte walks (another view over this one pins its own literals)
+    def walk(self, dfa_state: int, text: bytes) -> int:
+        return self.base.walk(dfa_state, text)
+
+    def literal(self, dfa_state: int) -> tuple[bytes, int]:
+        return self.base.literal(dfa_state)
+
+    def forced_literal(self, state: GrammarState, lit: bytes, end: int) -> list[int]:
+        return self.base.forced_literal(state, lit, end)
 
     def forced(self, state: GrammarState) -> list[int]:
         """The base grammar's forced run; inside the header, the pinned header's tokens (as

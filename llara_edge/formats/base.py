@@ -8,8 +8,11 @@ Contract:
     fmt.grammar_kind                               # the answer grammar it decodes with by default
     fmt.grammar_kinds                              # every kind whose answers fmt.parse reads
     fmt.step_kinds                                 # those with LLaRA's "Step k: " header
+    fmt.prompt_variants                            # PromptInput.variant values a checkpoint
+                                                   # may be trained on (manifest prompt_variant)
     fmt.grammar_options(kind, names, max_steps)    # GrammarSpec keyword arguments for `kind`
     fmt.step_number(user_text) -> int              # the k a "Step k: " header carries after it
+    fmt.object_names(user_text) -> tuple[str, ...] # names the prompt mentions (answer names)
     fmt.prompt(PromptInput(...)) -> str            # user text: real robot, simulator, datagen
     fmt.parse(text) -> action                      # strict; ParseError (only) on bad text
     fmt.check(action) -> action                    # ParseError unless it is this format's action
@@ -70,7 +73,8 @@ class PromptInput:
     poses        joint poses seen in this episode, oldest first, the current one last; each
                  holds at least the format's n_joints values (LLARVA's proprio history)
     robot        the robot's name as a prompt states it (LLARVA)
-    variant      the format's own prompt variant (LLARVA: "action" | "trace"); None: default
+    variant      the format's own prompt variant (LLARVA: "action" | "trace"; LLaRA: how a
+                 scene block ends, formats.llara.PROMPT_VARIANTS); None: default
     """
 
     instruction: str
@@ -92,6 +96,7 @@ class PolicyFormat:
     grammar_kind: str = ""
     grammar_kinds: tuple[str, ...] = ()
     step_kinds: tuple[str, ...] = ()  # grammar kinds whose answers open with "Step k: "
+    prompt_variants: tuple[str, ...] = ()  # variants a checkpoint may be trained on (manifest)
 
     def __init__(self, n_joints: int = N_ARM_JOINTS):
         if not isinstance(n_joints, int) or isinstance(n_joints, bool) or n_joints < 1:
@@ -113,6 +118,10 @@ class PolicyFormat:
     def step_number(self, user_text: str) -> int:
         """The k of the "Step k: " header an answer to `user_text` carries (step kinds)."""
         return 1
+
+    def object_names(self, user_text: str) -> tuple[str, ...]:
+        """The object names `user_text` mentions, which answers may name (none by default)."""
+        return ()
 
     def prompt(self, inp: PromptInput) -> str:
         raise NotImplementedError

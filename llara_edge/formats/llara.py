@@ -17,7 +17,10 @@ object names written as "object". An answer is one step per line, "Step k: Pick 
 `first_point_spaces=2` reproduces that.
 
 The user prompt itself (instruction, object mentions, VIMA placeholders, scene blocks) is
-built by formats.prompt.LlaraPrompt from these pieces.
+built by formats.prompt.LlaraPrompt from these pieces; PROMPT_VARIANTS are the two ways
+LLaRA's released prompts close a scene block. ANSWER_FORMS / `answer_form(text)`: an answer
+step with or without its "Step k: " header; `prompt_object_names(user_text)`: the names a
+prompt mentions; NAME_FLOOR_BYTES: the longest VIMA object name (49 bytes).
 
 Sources (LostXine/LLaRA): `datasets/convert_vima.ipynb` (bbox_format, obj_format,
 get_action_prompt, get_action_info, get_scene_desc, get_obj_loc_desc,
@@ -64,6 +67,17 @@ VERBS: dict[str, tuple[str, str]] = {
     "spatula": ("Sweep", "stop"),
 }
 
+# How a prompt closes a scene block (its objects as `<p>name</p> at <b>...</b>` lines):
+# "standard" ends every line with "." (`...</b>.</scene>`: the notebook's get_scene_desc and
+# eval/vima_utils.py prepare_prompt today); "scene_no_final_period" drops the LAST line's "."
+# (`...</b></scene>`), as the prompts of LLaRA's released eval run [hso]D-inBC-VIMA-80k are
+# written (its 1,080 prompts with a scene block; the other released runs write "standard").
+PROMPT_VARIANTS = ("standard", "scene_no_final_period")
+
+# The two forms of an answer's step: "Step k: Pick up ..." and "Pick up ..." (the AuxD
+# checkpoints also answer behaviour-cloning prompts in the action-prediction form).
+ANSWER_FORMS = ("numbered", "unnumbered")
+
 # eval/eval-llara.py query_bc and the notebook's history: names become this word.
 ANONYMOUS_OBJECT = "object"
 HISTORY_HEADER = "\nYou have finished: "
@@ -72,6 +86,13 @@ HISTORY_HEADER = "\nYou have finished: "
 # no control characters, no surrounding whitespace. The parser uses the same rule.
 NAME_PATTERN = r"[^\s<>()\[\]{}](?:[^<>()\[\]{}\x00-\x1f\x7f]*[^\s<>()\[\]{}])?"
 _NAME_RE = re.compile(NAME_PATTERN)
+
+
+# The longest object name VIMA writes (texture + shape): the runtime bounds the names an
+# answer may write at no fewer bytes than this, or than the longest name the prompt mentions.
+LONGEST_VIMA_NAME = "yellow and purple polka dot three-sided rectangle"
+NAME_FLOOR_BYTES = len(LONGEST_VIMA_NAME.encode())  # 49
+_MENTION_RE = re.compile(f"<p>({NAME_PATTERN})</p>")
 
 
 def check_name(name: object) -> str:
@@ -111,15 +132,32 @@ def format_object(name: str, bbox: Sequence[float] | None = None) -> str:
     return text if bbox is None else f"{text} at {format_bbox(bbox)}"
 
 
+def prompt_object_names(user_text: str) -> tuple[str, ...]:
+    """The object names a user text mentions as `<p>name</p>` (its task line and scene blocks;
+    history lines write "object"), each once, in order of appearance."""
+    return tuple(dict.fromkeys(_MENTION_RE.findall(user_text)))
+
+
 def _pairs(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -> list[tuple[str, BBox]]:
     return list(objects.items()) if isinstance(objects, Mapping) else list(objects)
 
 
-def format_scene(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -> str:
-    """`<scene><p>a</p> at <b>...</b>.\\n<p>b</p> at <b>...</b>.</scene>` (get_scene_desc)."""
+def check_prompt_variant(variant: object) -> str:
+    if variant not in PROMPT_VARIANTS:
+        raise ConfigError(f"unknown LLaRA prompt variant {variant!r}; known: "
+                          f"{', '.join(PROMPT_VARIANTS)}")
+    return str(variant)
+
+
+def format_scene(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]],
+                 variant: str = "standard") -> str:
+    """`<scene><p>a</p> at <b>...</b>.\\n<p>b</p> at <b>...</b>.</scene>` (get_scene_desc);
+    variant "scene_no_final_period" ends `...</b></scene>` (PROMPT_VARIANTS)."""
     lines = [f"{format_object(name, bbox)}." for name, bbox in _pairs(objects)]
     if not lines:
         raise ConfigError("a scene needs at least one object")
+    if check_prompt_variant(variant) == "scene_no_final_period":
+        lines[-1] = lines[-1][:-1]
     return "<scene>" + "\n".join(lines) + "</scene>"
 
 
@@ -183,6 +221,17 @@ def format_history(actions: Sequence[PickPlaceAction], first_point_spaces: int =
 
 
 _HISTORY_STEP_RE = re.compile(r"^Step (\d+): ", re.M)
+_STEP_OPENING_RE = re.compile("(Step [1-9][0-9]*: )?(?:" + "|".join(
+    re.escape(opening) for opening, _ in VERBS.values()) + ") the ")
+
+
+def answer_form(answer: str) -> str | None:
+    """"numbered" / "unnumbered" (ANSWER_FORMS) for the first line of a LLaRA action answer,
+    None for any other text (detection, localisation, LLARVA answers)."""
+    m = _STEP_OPENING_RE.match(answer.lstrip())
+    if m is None:
+        return None
+    return "numbered" if m.group(1) else "unnumbered"
 
 
 def next_step_number(user_text: str) -> int:

@@ -5,15 +5,21 @@ Prompt: `formats.prompt.LlaraPrompt` (inBC, or D-inBC with the objects' boxes in
 <p>name</p> at <b>(x, y)</b>, rotate <r>[r]</r> degrees, and drop it at <b>(x, y)</b>."
 (spatula: "Sweep ... stop at ...") with k = 1 + the last step of the prompt's history,
 parsed to a PickPlaceAction from its first step. Grammar kinds: "llara" (either tool),
-"llara_pick", "llara_sweep"; all three carry the "Step k: " header.
+"llara_pick", "llara_sweep"; all three carry the "Step k: " header. Prompt variants
+(PromptInput.variant): formats.llara.PROMPT_VARIANTS, how scene blocks end (None:
+"standard"). Object names: the prompt's `<p>name</p>` mentions.
 """
 
 from __future__ import annotations
 
 from llara_edge.actions import PickPlaceAction
-from llara_edge.errors import ConfigError
 from llara_edge.formats.base import POLICY_FORMATS, PolicyFormat, PromptInput
-from llara_edge.formats.llara import format_answer, next_step_number
+from llara_edge.formats.llara import (
+    PROMPT_VARIANTS,
+    format_answer,
+    next_step_number,
+    prompt_object_names,
+)
 from llara_edge.formats.parse import parse_llara_first_step
 from llara_edge.formats.prompt import LlaraPrompt
 
@@ -28,15 +34,18 @@ class LlaraFormat(PolicyFormat):
     grammar_kind = "llara"
     grammar_kinds = _STEP_GRAMMARS
     step_kinds = _STEP_GRAMMARS
+    prompt_variants = PROMPT_VARIANTS
 
     def step_number(self, user_text: str) -> int:
         return next_step_number(user_text)
 
+    def object_names(self, user_text: str) -> tuple[str, ...]:
+        return prompt_object_names(user_text)
+
     def prompt(self, inp: PromptInput) -> str:
-        if inp.variant is not None:
-            raise ConfigError(f"the llara format has no prompt variants, got {inp.variant!r}")
         return LlaraPrompt(inp.instruction, inp.objects, describe=inp.describe,
-                           paraphrase=inp.paraphrase).render(list(inp.history))
+                           paraphrase=inp.paraphrase, variant=inp.variant or "standard"
+                           ).render(list(inp.history))
 
     def parse(self, text: str) -> PickPlaceAction:
         return parse_llara_first_step(text)

@@ -2,7 +2,8 @@
 
 Contract:
     LlaraPrompt(instruction, objects=(), describe=True, paraphrase=None, tool="suction",
-                image_tag="<image>", history_first_point_spaces=1, assets={})
+                image_tag="<image>", history_first_point_spaces=1, assets={},
+                variant="standard")
     prompt.task_text() -> str        # what goes between <task> and </task>
     prompt.render(history=()) -> str # the whole user text (FORMATS.md §2)
 
@@ -25,6 +26,9 @@ An instruction may also hold scene blocks already written (`<scene>...</scene>` 
 valid `<p>name</p> at <b>...</b>.` line per object, as in a LLaRA data set's task text):
 they are kept as they are, checked, and names are matched only outside them. Anything else
 with '<', '>' or a newline is refused (ConfigError).
+`variant` (formats.llara.PROMPT_VARIANTS) says how a scene block ends: "standard"
+`...</b>.</scene>`, "scene_no_final_period" `...</b></scene>` (its last line without the
+"."); the scenes it writes and the written blocks it accepts follow it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from llara_edge.formats.llara import (
     _check_spaces,
     check_bbox,
     check_name,
+    check_prompt_variant,
     format_history,
     format_object,
     format_scene,
@@ -52,8 +57,13 @@ from llara_edge.formats.templates import IMAGE_TOKEN, check_image_tag
 
 Mention = tuple[str, BBox | None]
 _NUM = r"(?:0\.\d{3}|1\.000)"
-_SCENE_LINE = (rf"<p>{NAME_PATTERN}</p> at <b>\({_NUM}, {_NUM}\), \{{{_NUM}, {_NUM}\}}</b>\.")
-_SCENE_RE = re.compile(rf"<scene>{_SCENE_LINE}(?:\n{_SCENE_LINE})*</scene>")
+_SCENE_OBJECT = rf"<p>{NAME_PATTERN}</p> at <b>\({_NUM}, {_NUM}\), \{{{_NUM}, {_NUM}\}}</b>"
+# a written scene block per prompt variant: every line with its "." / the last one without
+_SCENE_RES = {
+    "standard": re.compile(rf"<scene>{_SCENE_OBJECT}\.(?:\n{_SCENE_OBJECT}\.)*</scene>"),
+    "scene_no_final_period": re.compile(rf"<scene>(?:{_SCENE_OBJECT}\.\n)*{_SCENE_OBJECT}"
+                                        "</scene>"),
+}
 _SCENE_SPLIT = re.compile(r"(<scene>.*?</scene>)", re.S)
 _PLACEHOLDER = re.compile(r"\{.+?\}")  # prepare_prompt's re.findall(r'\{.+?\}', p)
 
@@ -96,15 +106,19 @@ def normalise_mentions(objects: Mapping[str, BBox | None] | Sequence[Mention]) -
     return tuple(out)
 
 
-def _segments(instruction: str) -> list[tuple[str, bool]]:
-    """(text, is_scene_block) pieces; plain pieces must hold no '<', '>' or newline."""
+def _segments(instruction: str, variant: str = "standard") -> list[tuple[str, bool]]:
+    """(text, is_scene_block) pieces; plain pieces must hold no '<', '>' or newline, scene
+    blocks are those of prompt variant `variant`."""
     if not isinstance(instruction, str) or not instruction:
         raise ConfigError(f"instruction must be a non-empty string, got {instruction!r}")
     out = []
     for piece in _SCENE_SPLIT.split(instruction):
         scene = piece.startswith("<scene>")
-        if scene and not _SCENE_RE.fullmatch(piece):
-            raise ConfigError(f"malformed scene block in the instruction: {piece!r}")
+        if scene and not _SCENE_RES[variant].fullmatch(piece):
+            other = [v for v, pattern in _SCENE_RES.items() if pattern.fullmatch(piece)]
+            hint = f" (it is written as prompt variant {other[0]!r})" if other else ""
+            raise ConfigError(f"malformed scene block for prompt variant {variant!r} in the "
+                              f"instruction{hint}: {piece!r}")
         if not scene and re.search(r"[<>\n]", piece):
             raise ConfigError("instruction must be one line without '<' or '>' outside "
                               f"<scene>...</scene> blocks: {instruction!r}")
@@ -113,9 +127,10 @@ def _segments(instruction: str) -> list[tuple[str, bool]]:
     return out
 
 
-def inline_mentions(instruction: str, mentions: Sequence[Mention], describe: bool) -> str:
+def inline_mentions(instruction: str, mentions: Sequence[Mention], describe: bool,
+                    variant: str = "standard") -> str:
     """Replace each name occurrence with `<p>name</p>` (+ its box if `describe`)."""
-    segments = _segments(instruction)
+    segments = _segments(instruction, variant)
     if not mentions:
         return instruction
     by_name: dict[str, list[BBox | None]] = {}
@@ -143,15 +158,15 @@ def inline_mentions(instruction: str, mentions: Sequence[Mention], describe: boo
     return "".join(text if scene else pattern.sub(fill, text) for text, scene in segments)
 
 
-def placeholders(instruction: str) -> list[str]:
+def placeholders(instruction: str, variant: str = "standard") -> list[str]:
     """VIMA placeholder keys in order of appearance, outside written scene blocks."""
-    return [ref[1:-1] for text, scene in _segments(instruction) if not scene
+    return [ref[1:-1] for text, scene in _segments(instruction, variant) if not scene
             for ref in _PLACEHOLDER.findall(text)]
 
 
-def _asset_text(key: str, asset: ObjectRef | SceneRef, describe: bool) -> str:
+def _asset_text(key: str, asset: ObjectRef | SceneRef, describe: bool, variant: str) -> str:
     if isinstance(asset, SceneRef):
-        return format_scene(asset.objects) if describe else f"<scene>{key}</scene>"
+        return format_scene(asset.objects, variant) if describe else f"<scene>{key}</scene>"
     if not isinstance(asset, ObjectRef):
         raise ConfigError(f"asset {key!r} must be an ObjectRef or a SceneRef, got {asset!r}")
     if describe and asset.bbox is None:
@@ -160,11 +175,13 @@ def _asset_text(key: str, asset: ObjectRef | SceneRef, describe: bool) -> str:
 
 
 def fill_placeholders(template: str, assets: Mapping[str, ObjectRef | SceneRef],
-                      describe: bool, text: str | None = None) -> str:
+                      describe: bool, text: str | None = None,
+                      variant: str = "standard") -> str:
     """VIMA `{key}` placeholders of `template` -> object / scene text, in order of
     appearance, replaced in `text` (default: the template itself; the prompt passes the
-    template with its plain mentions already inlined, whose boxes hold braces too)."""
-    keys = placeholders(template)
+    template with its plain mentions already inlined, whose boxes hold braces too); scenes
+    are written as prompt variant `variant` closes them."""
+    keys = placeholders(template, variant)
     missing = sorted({k for k in keys if k not in assets})
     if missing:
         raise ConfigError(f"no asset for placeholders {missing}")
@@ -173,7 +190,7 @@ def fill_placeholders(template: str, assets: Mapping[str, ObjectRef | SceneRef],
         raise ConfigError(f"assets not in the instruction: {unused}")
     text = template if text is None else text
     for key in dict.fromkeys(keys):
-        text = text.replace("{" + key + "}", _asset_text(key, assets[key], describe))
+        text = text.replace("{" + key + "}", _asset_text(key, assets[key], describe, variant))
     return text
 
 
@@ -186,7 +203,7 @@ class LlaraPrompt:
     ACTION_PROMPTS or None for no instruction line (the training notebook writes none;
     LLaRA's eval picks one, `--prompt-id`). `history_first_point_spaces` is the spacing of
     past steps in the history (LLaRA's current eval code writes 1; the runs behind its
-    published results wrote 2).
+    published results wrote 2). `variant`: how scene blocks end (module docstring).
     """
 
     instruction: str
@@ -197,8 +214,10 @@ class LlaraPrompt:
     image_tag: str = IMAGE_TOKEN
     history_first_point_spaces: int = 1
     assets: Mapping[str, ObjectRef | SceneRef] = field(default_factory=dict)
+    variant: str = "standard"
 
     def __post_init__(self) -> None:
+        check_prompt_variant(self.variant)
         object.__setattr__(self, "objects", normalise_mentions(self.objects))
         object.__setattr__(self, "assets", dict(self.assets))
         if self.tool not in FORMAT_PROMPTS:
@@ -211,9 +230,10 @@ class LlaraPrompt:
 
     def task_text(self) -> str:
         """The instruction with objects inlined (the part between <task> and </task>)."""
-        text = inline_mentions(self.instruction, self.objects, self.describe)
-        if self.assets or placeholders(self.instruction):
-            text = fill_placeholders(self.instruction, self.assets, self.describe, text)
+        text = inline_mentions(self.instruction, self.objects, self.describe, self.variant)
+        if self.assets or placeholders(self.instruction, self.variant):
+            text = fill_placeholders(self.instruction, self.assets, self.describe, text,
+                                     self.variant)
         return text
 
     def render(self, history: Sequence = ()) -> str:

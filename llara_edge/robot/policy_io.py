@@ -20,12 +20,13 @@ Contract:
   simulator episode (D-inBC with the oracle boxes, or LLARVA, as `llara_edge.sim.policy_agent`).
   `format` names the policy format (a name of formats.POLICY_FORMATS) whose prompt builder
   writes the text and whose parser and action type the loop applies; `reset()` starts a new
-  episode.
+  episode. `recorded_variants(policy)` = {format: prompt variant} of a runtime policy whose
+  artifact (or config) records one, for the prompters' `variants` (PromptInput.variant).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -103,7 +104,16 @@ def describe_runtime(policy: RuntimeTextPolicy) -> str:
     return (f"{policy.name} from {art.root} (format {art.policy_format}, manifest sha256 "
             f"{art.manifest_sha256[:12]}; threads {cfg.n_threads}, "
             f"gpu_layers {cfg.gpu_layers}, providers {','.join(cfg.providers)}, K cache "
-            f"{cfg.cache_type_k}, drafts {cfg.draft_tokens}, numbering {cfg.numbering})")
+            f"{cfg.cache_type_k}, drafts {cfg.draft_tokens}, numbering {p.numbering}"
+            + (f", prompt variant {p.prompt_variant}" if p.prompt_variant else "") + ")")
+
+
+def recorded_variants(policy: TextPolicy) -> dict[str, str]:
+    """{artifact's policy format: its recorded prompt variant} of a runtime policy ({}: none
+    recorded, or not a runtime policy)."""
+    inner = getattr(policy, "policy", None)
+    variant = getattr(inner, "prompt_variant", None)
+    return {inner.artifact.policy_format: variant} if variant else {}
 
 
 def load_named_policy(name: str, checkpoint: Path, config: RuntimeConfig | None = None
@@ -139,6 +149,7 @@ class TaskPrompter:
     task: str
     format: str = "llara"
     robot: str = "SO-101"
+    variants: Mapping[str, str] = field(default_factory=dict)  # format -> prompt variant
 
     def __post_init__(self) -> None:
         self._format = policy_format(self.format)  # ConfigError naming the known formats
@@ -152,4 +163,5 @@ class TaskPrompter:
     def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
         self._poses.append(np.asarray(q))
         return self._format.prompt(PromptInput(self.task, history=list(history),
-                                               poses=self._poses, robot=self.robot))
+                                               poses=self._poses, robot=self.robot,
+                                               variant=self.variants.get(self.format)))

@@ -13,6 +13,8 @@ Contract:
                                      # "vision_features", "projector", "embed", "llm"),
                                      # its external-data file verified too; has_onnx(role)
     art.policy_format, art.template, art.preprocess (PreprocessConfig), art.drop_cls,
+    art.answer_forms                 # ("numbered", ...) the training answers had; None: unknown
+    art.prompt_variant               # the format's prompt variant it was trained on; None
     art.tokenizer(variant=None)      # GgufTokenizer over the artifact's GGUF vocabulary
 
 Only the files a policy uses are hashed (a 7B export holds several multi-GB GGUF variants;
@@ -25,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError, ConfigError
+from llara_edge.formats.llara import ANSWER_FORMS
 from llara_edge.models.preprocess import PreprocessConfig
 from llara_edge.runtime.manifest import check_file, read_manifest, sha256_file
 
@@ -100,6 +103,24 @@ class Artifact:
     @property
     def template(self) -> str:
         return str(self._field("template"))
+
+    @property
+    def answer_forms(self) -> tuple[str, ...] | None:
+        """The "Step k: " header forms of the checkpoint's training answers (a non-empty
+        subset of formats.llara.ANSWER_FORMS), None when the manifest records none."""
+        forms = self.manifest.get("answer_forms")
+        if forms is None:
+            return None
+        if not forms or not set(forms) <= set(ANSWER_FORMS):
+            raise ArtifactError(f"manifest of {self.root}: answer_forms must be a non-empty "
+                                f"list from {list(ANSWER_FORMS)}, got {forms!r}")
+        return tuple(f for f in ANSWER_FORMS if f in forms)
+
+    @property
+    def prompt_variant(self) -> str | None:
+        """The prompt variant of the policy format the checkpoint was trained on, or None."""
+        variant = self.manifest.get("prompt_variant")
+        return None if variant is None else str(variant)
 
     @property
     def preprocess(self) -> PreprocessConfig:

@@ -53,6 +53,15 @@ class RuntimeConfig:
     object_names: tuple[str, ...] | None = opt(
         None, "restrict grammar names to these (None: any name LLaRA's pattern accepts)",
         cli=False)
+    names_from_prompt: bool = opt(
+        False, "object names restricted to those the prompt mentions as <p>name</p> (where it "
+        "mentions any): the first piece picks the name and the rest is forced. Opt-in: "
+        "released LLaRA models name objects the prompt does not mention in about half of "
+        "their answers (docs/runtime.md, Object names)")
+    name_max_bytes: int = opt(
+        64, "longest object name the compiled grammar admits (bytes); each step bounds names "
+        "at the longest VIMA name (49) or the longest name its prompt mentions, if longer",
+        cli=False)
     threads: int = opt(0, "CPU threads of each engine (0: every CPU this process may run on)")
     n_ctx: int = opt(2048, "KV-cache positions")
     providers: tuple[str, ...] = opt(
@@ -66,11 +75,16 @@ class RuntimeConfig:
         "actions of tiny-llara vs the reference, so it is opt-in (docs/runtime.md, K cache)",
         choices=CACHE_TYPES_K)
     max_new_tokens: int = opt(256, "decoding budget per step (answer tokens)")
-    numbering: str = opt(
-        "numbered", "LLaRA answers' 'Step k: ' header: numbered (k = 1 + the steps in the "
+    numbering: str | None = opt(
+        None, "LLaRA answers' 'Step k: ' header: numbered (k = 1 + the steps in the "
         "prompt's history, as LLaRA writes it), unnumbered (no header, as the action-"
         "prediction auxiliary answers), either (the model chooses; checkpoints trained on "
-        "both). The parser reads every form the same", choices=NUMBERINGS)
+        "both). Default: from the artifact (the answer forms its manifest records; either "
+        "when it records none). The parser reads every form the same", choices=NUMBERINGS)
+    prompt_variant: str | None = opt(
+        None, "the policy format's prompt variant (LLaRA: standard, scene_no_final_period: "
+        "how a scene block ends). Default: from the artifact (its manifest's prompt_variant; "
+        "the format's default when it records none)")
     max_steps: int = opt(32, "step numbers the LLaRA grammar admits (1..max_steps; one "
                          "compile serves all)", cli=False)
     draft_tokens: int = opt(16, "prompt-lookup speculation (decoding.prompt_lookup): up to "
@@ -92,8 +106,8 @@ class RuntimeConfig:
                 raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
         ints = {"threads": (self.threads, 0), "n_ctx": (self.n_ctx, 16),
                 "gpu_layers": (self.gpu_layers, 0), "max_new_tokens": (self.max_new_tokens, 1),
-                "draft_tokens": (self.draft_tokens, 0),
-                "n_joints": (self.n_joints, 1), "max_steps": (self.max_steps, 1)}
+                "draft_tokens": (self.draft_tokens, 0), "n_joints": (self.n_joints, 1),
+                "max_steps": (self.max_steps, 1), "name_max_bytes": (self.name_max_bytes, 2)}
         for name, (value, low) in ints.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{name} must be an int >= {low}, got {value!r}")
@@ -109,8 +123,16 @@ class RuntimeConfig:
         if self.cache_type_k not in CACHE_TYPES_K:
             raise ConfigError(f"cache_type_k must be one of {CACHE_TYPES_K}, "
                               f"got {self.cache_type_k!r}")
-        if self.numbering not in NUMBERINGS:
-            raise ConfigError(f"numbering must be one of {NUMBERINGS}, got {self.numbering!r}")
+        if self.numbering is not None and self.numbering not in NUMBERINGS:
+            raise ConfigError(f"numbering must be one of {NUMBERINGS} (or None: from the "
+                              f"artifact), got {self.numbering!r}")
+        if self.prompt_variant is not None and (not isinstance(self.prompt_variant, str)
+                                                or not self.prompt_variant):
+            raise ConfigError(f"prompt_variant must be a non-empty string or None, got "
+                              f"{self.prompt_variant!r}")
+        if self.names_from_prompt and self.object_names is not None:
+            raise ConfigError("names_from_prompt and object_names both restrict the object "
+                              "names: give one")
         if not isinstance(self.constrained, bool):
             raise ConfigError(f"constrained must be a bool, got {self.constrained!r}")
 

@@ -147,6 +147,10 @@ SCHEMA = Obj(required=("manifest_version", "files"), text="a JSON object", field
                    "sha256": STR}),
     "policy_format": STR,
     "template": STR,
+    # what the checkpoint's training data wrote (export/llara_export/text_formats.py): the
+    # answer forms (formats.llara.ANSWER_FORMS) and the format's prompt variant
+    "answer_forms": List(STR),
+    "prompt_variant": STR,
     "preprocess": Obj({"image_size": INT, "shortest_edge": INT, "mean": List(NUMBER, 3),
                        "std": List(NUMBER, 3), "aspect_ratio": STR},
                       required=("image_size", "shortest_edge", "mean", "std", "aspect_ratio")),

@@ -33,9 +33,17 @@ the grammar in use (config.grammar when given, e.g. "llarva" answers parse as ll
 Grammars of the format's step kinds (LLaRA's) are compiled once with every step number
 1..config.max_steps and both header forms; each act pins the header its task text implies
 (decoding.step_header): "Step k: " with k = format.step_number(task) (LLaRA: 1 + the last
-step of the prompt's "You have finished: " history) under config.numbering "numbered", no
-header under "unnumbered", the model's choice of the two under "either". The forced opening
-is then per step number. `policy.format` is that format object.
+step of the prompt's "You have finished: " history) under "numbered", no header under
+"unnumbered", the model's choice of the two under "either". `policy.numbering` is
+config.numbering, or by default what the checkpoint writes: the answer forms its manifest
+records (decoding.step_header.numbering_for: one form -> that form; both or none recorded ->
+"either"). Object names (grammar kinds that write them, generic names) are bounded per act at
+the longest VIMA name or the longest name the task text mentions, if longer
+(decoding.object_names; the grammar is compiled with config.name_max_bytes), and with
+config.names_from_prompt restricted to the names it mentions. `policy.views`
+(decoding.answer_views) builds both views and the forced opening per (step number, name
+rule). `policy.format` is that format object; `policy.prompt_variant` is
+config.prompt_variant or the manifest's (None: the format's default), for the prompter.
 constrained=False: free greedy (decode_greedy) to EOS and the strict parser, whose
 ParseError propagates unchanged.
 """
@@ -50,15 +58,12 @@ import numpy as np
 
 from llara_edge.actions import Action
 from llara_edge.backends.base import make_backend, make_vision
-from llara_edge.decoding.constrained_decode import (
-    Lookahead,
-    decode_constrained,
-    decode_greedy,
-    prefill_prefix,
-)
+from llara_edge.decoding.answer_grammars import NAMED_KINDS
+from llara_edge.decoding.answer_views import AnswerViews
+from llara_edge.decoding.constrained_decode import Lookahead, decode_constrained, decode_greedy
 from llara_edge.decoding.grammar_cache import grammar_for
 from llara_edge.decoding.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
-from llara_edge.decoding.step_header import StepHeader
+from llara_edge.decoding.step_header import numbering_for
 from llara_edge.errors import ConfigError
 from llara_edge.formats import (
     IMAGE_TOKEN_INDEX,
@@ -85,6 +90,18 @@ def answer_format(artifact: Artifact, config: RuntimeConfig) -> tuple[PolicyForm
         raise ConfigError(f"{err} (artifact {artifact.root})") from err
 
 
+def recorded_variant(artifact: Artifact, config: RuntimeConfig) -> str | None:
+    """config.prompt_variant or the manifest's, checked against the artifact's format's
+    prompt variants (None: the format's default)."""
+    variant = config.prompt_variant or artifact.prompt_variant
+    known = policy_format(artifact.policy_format).prompt_variants
+    if variant is not None and variant not in known:
+        raise ConfigError(f"prompt variant {variant!r} is not one of policy format "
+                          f"{artifact.policy_format!r}'s: {list(known)} (artifact "
+                          f"{artifact.root})")
+    return variant
+
+
 @dataclass(frozen=True)
 class PolicyStep:
     text: str
@@ -105,7 +122,9 @@ class Policy:
         self.artifact, self.config, self.backend, self.vision = artifact, config, backend, vision
         self.tokenizer, self.grammar = tokenizer, grammar
         self.template = artifact.template
-        self._openings: dict[int, tuple] = {}  # step number -> (grammar, opening, state)
+        self.numbering = config.numbering or numbering_for(artifact.answer_forms)
+        self.prompt_variant = recorded_variant(artifact, config)
+        self.views = AnswerViews(grammar, self.format, self.numbering, config.names_from_prompt)
         self._aliases = whitespace_aliases(grammar.vocab.token_bytes)  # "▁▁" drafts as "▁"
         self._prefix_ids = self._split(self.prompt_ids(""))[0]
         t0 = time.perf_counter()
@@ -124,7 +143,7 @@ class Policy:
         """One vision pass and one masked argmax, so JIT compilation (numba kernels) and
         first-run allocations happen at load, not in the first control step."""
         self.vision.encode(np.full((size, size, 3), 128, np.uint8), dict.fromkeys(STAGES, 0.0))
-        grammar, _, state = self._opening_for("")
+        grammar, _, state = self.views.opening("")
         masked_argmax(np.zeros(self.backend.n_vocab, np.float32), grammar.mask(state))
 
     @classmethod
@@ -139,9 +158,11 @@ class Policy:
             vision = make_vision(config.vision, artifact, config, backend)
             t2 = time.perf_counter()
             fmt, kind = answer_format(artifact, config)
+            options = fmt.grammar_options(kind, config.object_names, config.max_steps)
+            if kind in NAMED_KINDS:
+                options["name_max_bytes"] = config.name_max_bytes
             grammar = grammar_for(kind, tokenizer, backend.n_vocab, config.grammar_cache_dir,
-                                  **fmt.grammar_options(kind, config.object_names,
-                                                        config.max_steps))
+                                  **options)
             t3 = time.perf_counter()
             timings = {"verify": t1 - t0, "engines": t2 - t1, "grammar": t3 - t2}
             return cls(artifact, config, backend, vision, tokenizer, grammar, timings)
@@ -163,19 +184,6 @@ class Policy:
         return ids[:cut], ids[cut + 1 :]
 
     # --- one control step --------------------------------------------------------------
-    def _opening_for(self, task: str) -> tuple:
-        """(grammar or its step view, forced opening ids, state after it) for `task`."""
-        header = self.grammar.spec.kind in self.format.step_kinds
-        step = 1
-        if header and self.config.numbering != "unnumbered":
-            step = self.format.step_number(task)
-        if step not in self._openings:
-            grammar = self.grammar
-            if header:
-                grammar = StepHeader(grammar, step, self.config.numbering)
-            self._openings[step] = (grammar, *prefill_prefix(grammar))
-        return self._openings[step]
-
     def _prefill(self, embeds: np.ndarray, prefix: list[int], tail: list[int],
                  opening: list[int]) -> np.ndarray:
         if prefix != self._prefix_ids or self.backend.n_prefix != len(prefix):
@@ -216,7 +224,7 @@ class Policy:
         embeds = self.vision.encode(rgb, timings)
         t0 = time.perf_counter()
         prefix, tail = self._split(self.prompt_ids(task))
-        opened = self._opening_for(task)
+        opened = self.views.opening(task)  # (view, forced opening, state)
         t1 = time.perf_counter()
         logits = self._prefill(embeds, prefix, tail, opened[1])
         t2 = time.perf_counter()

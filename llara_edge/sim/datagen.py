@@ -6,7 +6,10 @@ Output directory (written atomically: built under a temporary sibling, then rena
     llara.json    LLaRA samples: inBC, D-inBC (object boxes inlined), auxiliary localisation
                   and detection; multi-step tasks carry the "You have finished:" history
     llarva.json   LLARVA joint-step samples with the proprio history (and visual trace)
-    meta.json     the config, the episode seeds, counts and the expert's success rate
+    meta.json     the config, the episode seeds, counts, the expert's success rate and
+                  `answer_forms`: how many LLaRA action answers have each form
+                  (formats.llara.ANSWER_FORMS: all "numbered", "Step k: ..."), which
+                  training records next to the checkpoint (llara_export.text_formats)
 
 Every sample is a LLaVA-format record: {"id", "image", "conversations": [{"from": "human",
 "value": prompt}, {"from": "gpt", "value": answer}], "meta": {...}}. Generation is a pure
@@ -40,6 +43,7 @@ from llara_edge.formats import (
     localization_prompt,
     policy_format,
 )
+from llara_edge.formats.llara import ANSWER_FORMS, answer_form
 from llara_edge.sim.camera import project_points
 from llara_edge.sim.config import SimConfig
 from llara_edge.sim.env import Observation, TabletopEnv
@@ -218,6 +222,8 @@ def generate(cfg: DatagenConfig, out: Path, overwrite: bool = False,
         for name, samples in writer.samples.items():
             (root / f"{name}.json").write_text(json.dumps(samples, indent=1))
             summary["counts"][name] = len(samples)
+        forms = [answer_form(s["conversations"][1]["value"]) for s in writer.samples["llara"]]
+        summary["answer_forms"] = {f: forms.count(f) for f in ANSWER_FORMS}
         (root / "meta.json").write_text(json.dumps(summary, indent=1))
 
     _atomic_dir(Path(out), build, overwrite)

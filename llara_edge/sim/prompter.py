@@ -6,9 +6,10 @@
 - `prompt_input(env, describe, **fields)` is the env's state as a `formats.PromptInput`: the
   task's instruction and the objects it names with their oracle boxes (D-inBC; inBC with
   `describe=False`), plus the given fields (history, poses, robot, paraphrase, variant).
-- `SimPrompter(env, describe=True)` is a `llara_edge.robot.policy_io.Prompter` for a simulator
-  episode: the format of the current task's control writes the prompt from the episode's
-  poses and executed steps, as `llara_edge.sim.policy_agent`.
+- `SimPrompter(env, describe=True, variants={})` is a `llara_edge.robot.policy_io.Prompter`
+  for a simulator episode: the format of the current task's control writes the prompt from
+  the episode's poses and executed steps, as `llara_edge.sim.policy_agent`, in the prompt
+  variant `variants` gives that format (a runtime artifact's recorded one; default none).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ class SimPrompter:
     """Simulator prompts exactly as the data generator writes them (module docstring)."""
 
     def __init__(self, env, describe: bool = True, robot: str = "SO-101",
-                 formats: Mapping[str, str] = SIM_FORMATS):
+                 formats: Mapping[str, str] = SIM_FORMATS,
+                 variants: Mapping[str, str] | None = None):
         self.env, self.describe, self.robot, self.formats = env, describe, robot, dict(formats)
+        self.variants = dict(variants or {})  # format name -> prompt variant
         for name in self.formats.values():
             policy_format(name)  # ConfigError naming the known formats
         self._poses: list[np.ndarray] = []
@@ -51,5 +54,5 @@ class SimPrompter:
     def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
         self._poses.append(np.asarray(q))
         inp = prompt_input(self.env, self.describe, history=list(history), poses=self._poses,
-                           robot=self.robot)
+                           robot=self.robot, variant=self.variants.get(self.format))
         return policy_format(self.format).prompt(inp)

@@ -9,6 +9,8 @@ Contract:
            tokenizer_image_token does (tokenizer.encode_multimodal); labels are IGNORE_INDEX
            (-100) on everything up to and including "ASSISTANT:" and on the image placeholder,
            the answer tokens and the final </s> are learned (LLaVA's preprocess_v1 masking)
+    answer_forms(records) -> ("numbered",)   # the "Step k: " forms of the LLaRA action
+                                             # answers (formats.llara.ANSWER_FORMS order)
     ds = TrainingSet.build(records, tok, DataConfig(image_size=112))
     batch = ds.batch(rng, group, batch_size) -> Batch of torch tensors:
         input_ids (B, L) int64, right-padded with pad_id; labels (B, L), -100 on padding;
@@ -49,6 +51,7 @@ from llara_edge.formats import (
     ConvTemplate,
     build_prompt,
 )
+from llara_edge.formats.llara import ANSWER_FORMS, answer_form
 from llara_edge.formats.templates import IMAGE_TAG_RE
 from llara_edge.models.preprocess import PreprocessConfig, preprocess_image
 from llara_export.models.tokenizer import SpmTokenizer
@@ -115,6 +118,14 @@ def load_records(dirs: Iterable[str | Path]) -> list[Record]:
                 records.append(Record(group_of(rec["meta"]), d / rec["image"], human["value"],
                                       gpt["value"]))
     return records
+
+
+def answer_forms(records: Iterable[Record]) -> tuple[str, ...]:
+    """The forms ("numbered" "Step k: Pick up ...", "unnumbered" "Pick up ...") of the LLaRA
+    action answers among `records`, what a checkpoint trained on them writes (recorded next
+    to its weights: llara_export.text_formats); () when none is a LLaRA action answer."""
+    found = {answer_form(r.answer) for r in records}
+    return tuple(f for f in ANSWER_FORMS if f in found)
 
 
 def tokenize_raw(tok: SpmTokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
