@@ -3,6 +3,8 @@
 #
 #   bash tools/bench_7b_shaped.sh DIR [THREADS]      # from the repository root
 #
+# THREADS: threads per engine in the bench (default 1: on a shared 2-core machine a second
+# spinning llama.cpp thread waits on descheduled peers; the exports use 2).
 # 1. random-weight LLaRA-7B-shaped checkpoints at 1 and 2 LLM layers, 4 CLIP layers
 #    (tools/make_7b_shaped.py) in DIR/orig-L{1,2} (kept if DIR already holds them);
 # 2. their exports (compact, gguf + onnx-vision, q4_k_m; random-weight parity bounds) in
@@ -15,7 +17,7 @@
 set -euo pipefail
 
 DIR=${1:?usage: bash tools/bench_7b_shaped.sh DIR [THREADS]}
-THREADS=${2:-2}
+THREADS=${2:-1}
 PY=${PYTHON:-.venv/bin/python}
 CLI=${LLARA_EDGE:-.venv/bin/llara-edge}
 mkdir -p "$DIR"
@@ -29,7 +31,7 @@ for L in 1 2; do
     "$PY" tools/make_7b_shaped.py "$ckpt" --llm-layers "$L" --clip-layers 4 --overwrite
   fi
   if [ ! -f "$art/manifest.json" ]; then
-    "$CLI" export "$ckpt" --out "$art" --frames 2 --max-new-tokens 24 --threads "$THREADS" \
+    "$CLI" export "$ckpt" --out "$art" --frames 2 --max-new-tokens 24 --threads 2 \
       --thresholds export/llara_export/parity_thresholds_random.json --compact \
       --formats gguf,onnx-vision --quant q4_k_m --overwrite
   fi

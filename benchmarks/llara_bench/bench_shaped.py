@@ -9,10 +9,11 @@ Contract:
     extrapolate(points) / ratios_at(extrapolation, hf, stock) / floor(runner_summary)
 
 Each point is a checkpoint written by export/llara_export/models/shaped.py (random weights, 7B
-widths) and its export. Every point runs the ordinary latency suite
-(benchmarks/llara_bench/bench_latency.py: same frames, round robin, in-run baselines) with the
-candidate, its free-greedy twin, HF generate and the stock llama-cpp-python handler + GBNF, without
-the cold-start, loop and ~1B parts. Per runner and stage (p50 seconds) the points give a line in the
+widths) and its export. The runners of every point (the candidate, its free-greedy twin, HF
+generate and the stock llama-cpp-python handler + GBNF) are loaded together and measured in one
+round robin of the latency suite (benchmarks/llara_bench/bench_latency.py: same frames, in-run
+baselines; no cold-start, loop or ~1B parts), so load drifts of a shared machine hit every depth
+alike. Per runner and stage (p50 seconds) the points give a line in the
 number of LLM layers L: cost(L) = fixed + L x per_layer (least squares; two depths give it exactly),
 and cost(32) is the extrapolation (LLM_STAGES only; the other stages are the points' mean). All
 points must share the CLIP depth; the "vision" stage is scaled from the CLIP blocks the graph
@@ -34,6 +35,7 @@ benchmarks/llara_bench/report_shaped.py renders docs/benchmarks-7b-shaped.md fro
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -243,18 +245,71 @@ def _jsonable(value):
     return str(value) if isinstance(value, Path) else value
 
 
-def run_shaped(cfg: ShapedBenchConfig, say=lambda m: None) -> dict:
-    """Every point through the latency suite, then per-layer fits, extrapolation, roofline."""
-    from llara_bench import roofline
-    from llara_bench.bench_latency import run_latency
+def _load_runners(cfg: ShapedBenchConfig, configs: list) -> list:
+    """Every point's runners, named SPEC@i (point i), taught when cfg.answers says so."""
+    from llara_bench.specs import BenchContext, make_runner
+    from llara_bench.teacher import taught
+    from llara_bench.vima_answers import seeded_answer
 
-    points = []
+    runners = []
+    try:
+        for i, (point, lc) in enumerate(zip(cfg.points, configs, strict=True)):
+            ctx = BenchContext(point.artifact, point.checkpoint, lc.n_threads,
+                               lc.max_new_tokens)
+            for spec in lc.runners:
+                runner = make_runner(spec, ctx)
+                runner = taught(runner, seeded_answer) if cfg.answers == "realistic" else runner
+                runner.name = f"{spec}@{i}"
+                runners.append(runner)
+    except BaseException:
+        for r in runners:
+            r.close()
+        raise
+    return runners
+
+
+def measure_points(cfg: ShapedBenchConfig, say=lambda m: None) -> list[dict]:
+    """All points' runners loaded together and measured in ONE round robin (frame by frame,
+    every runner of every depth in turn), so a shared machine's load drifts hit every depth
+    alike (measured one depth after the other, a load spike made 1 layer slower than 2).
+    Per point: the latency suite's runner summaries and comparisons."""
+    from llara_bench import membw
+    from llara_bench.bench_latency import _comparisons, _machine, _measure, bench_frames
+    from llara_bench.stats import runner_summary
+
+    configs = [_latency_config(p, cfg) for p in cfg.points]
+    frames = bench_frames(configs[0])
+    machine = _machine(configs[0].n_threads)
+    runners = _load_runners(cfg, configs)
+    say(f"measuring {len(runners)} runners of {len(cfg.points)} depths in one round robin")
+    try:
+        records = _measure(runners, frames, configs[0], say)
+    finally:
+        for r in runners:
+            r.close()
+    machine["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
+    bw = membw.measure_bandwidth(membw.BandwidthConfig(mib=cfg.membw_mib, repeats=3))
+    out = []
+    for i, (point, lc) in enumerate(zip(cfg.points, configs, strict=True)):
+        recs = {spec: records[f"{spec}@{i}"] for spec in lc.runners}
+        summary = {spec: runner_summary(r) for spec, r in recs.items()}
+        out.append({"artifact": str(point.artifact), "frames": [c.name for c in frames],
+                    "runners": summary, "comparisons": _comparisons(recs, summary, lc),
+                    "machine": machine, "membw": bw})
+    return out
+
+
+def run_shaped(cfg: ShapedBenchConfig, say=lambda m: None) -> dict:
+    """Every point measured together (measure_points), then per-layer fits, extrapolation,
+    floors, ratios at 32 layers and the roofline."""
+    from llara_bench import roofline
+
     for point in cfg.points:
         layers, clip_layers = depths(point.artifact)
         say(f"7B-shaped point: {layers} LLM layers, {clip_layers} CLIP layers "
             f"({point.artifact})")
-        res = run_latency(_latency_config(point, cfg), say)
-        points.append(_point_summary(res, layers, clip_layers))
+    points = [_point_summary(res, *depths(point.artifact))
+              for point, res in zip(cfg.points, measure_points(cfg, say), strict=True)]
     points.sort(key=lambda p: p["layers"])
     ex = extrapolate(points)
     hf = next((r for r in cfg.runners if r.startswith("hf-generate")), None)

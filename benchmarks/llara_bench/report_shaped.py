@@ -150,12 +150,37 @@ def _roofline(results: dict) -> list[str]:
         roofline.format_table(results["roofline"]["rows"]), "```", ""]
 
 
+def _headline(results: dict) -> list[str]:
+    """The candidate's figures in one paragraph, from the JSON."""
+    cand, base = results["candidate"], results["baselines"]
+    last = results["points"][-1]
+    e, q = results["extrapolation"][cand], results["ratios_at_32"][cand]
+    r = last["runners"][cand]
+    hf = last["runners"].get(base["hf_generate"] or "", {})
+    stock = last["runners"].get(base["stock_gbnf"] or "", {})
+    return [
+        f"**Headline.** The candidate `{cand}` decodes {r['forward_passes_mean']:.1f} passes per "
+        f"step on the taught answers (HF generate {hf.get('forward_passes_mean', 0):.1f}, the "
+        f"stock handler {stock.get('forward_passes_mean', 0):.1f}). At {last['layers']} LLM "
+        f"layers its step is {_ms(r['step']['p50'])} ms, "
+        f"{_x(_over(r['step']['p50'], (hf.get('step') or {}).get('p50')))} of HF generate's and "
+        f"{_x(_over(r['step']['p50'], (stock.get('step') or {}).get('p50')))} of the stock "
+        f"handler's, {_x((r.get('floor') or {}).get('step_over_floor'))} x its floor. "
+        f"Extrapolated to {TARGET} layers on this CPU: step {_ms(e[f'step_at_{TARGET}_s'])} ms, "
+        f"{_x(q.get('step_over_hf_generate'))} of HF generate's and "
+        f"{_x(q.get('step_over_stock_gbnf'))} of the stock handler's (decode "
+        f"{_x(q.get('decode_over_hf_generate'))} / {_x(q.get('decode_over_stock_gbnf'))}), "
+        f"{_x(q.get('step_over_floor'))} x its floor. A negative or inverted fit means the "
+        "shared machine's load moved between the depths more than a layer costs: read the "
+        "per-depth rows then.", ""]
+
+
 def render_shaped(results: dict) -> str:
     """The markdown page (module docstring)."""
     frames = results["points"][0].get("frames", [])
     cand = results["points"][-1]["runners"][results["candidate"]]
     answers = sorted(set(cand.get("texts") or []))
-    lines = [*_header(results),
+    lines = [*_header(results), *_headline(results),
              "## Per step at each depth (p50 ms)", "", FLOOR_NOTE, "", *_depth_rows(results), "",
              f"## Extrapolated to {TARGET} LLM layers (+23 CLIP layers for vision), this CPU "
              "(ms)", "", FIT_NOTE, "", *_extrapolated_rows(results), "",
