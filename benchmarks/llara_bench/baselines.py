@@ -18,7 +18,9 @@ mmproj: image passed as a PNG data URL (its PNG encoding is this path's preproce
 with the prompt's object names)`. The handler's CHAT_FORMAT is set to vicuna_v1 (a subclass
 that changes only that class attribute) so the rendered prompt is byte-equal to the policy's;
 its clip.cpp image features carry the upstream defect noted in
-benchmarks/llara_bench/stock_llava.py.
+benchmarks/llara_bench/stock_llava.py. Both take optional logits processors
+(`runner.logits_processor`, a list; the 7B-shaped mode's teacher,
+benchmarks/llara_bench/teacher.py) passed to generate / create_chat_completion.
 Both load once (outside the timed steps): steady-state control steps are compared, with
 the same thread count as every other runner (Llama's n_threads_batch would otherwise
 default to all cores).
@@ -80,9 +82,15 @@ class HfGenerateRunner:
         self.model, self.tok, self.info = load_checkpoint(checkpoint)
         self.model.eval()
         self.max_new_tokens = max_new_tokens
+        self.logits_processor: list | None = None  # transformers LogitsProcessors (a teacher)
 
     def close(self) -> None:
         self.model = None
+
+    def _processors(self):
+        from transformers import LogitsProcessorList
+
+        return LogitsProcessorList(self.logits_processor or [])
 
     def step(self, rgb: np.ndarray, user_text: str) -> StepRecord:
         torch = self._torch
@@ -105,7 +113,8 @@ class HfGenerateRunner:
             out = m.llm.generate(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2],
                                  dtype=torch.long), do_sample=False, num_beams=1,
                                  max_new_tokens=self.max_new_tokens, eos_token_id=self.tok.eos_id,
-                                 pad_token_id=self.tok.eos_id, streamer=clock)
+                                 pad_token_id=self.tok.eos_id, streamer=clock,
+                                 logits_processor=self._processors())
         t4 = time.perf_counter()
         tokens = out[0].tolist()
         text = self.tok.decode(tokens).strip()
@@ -142,6 +151,7 @@ class StockGbnfRunner:
         except ValueError as err:
             raise ArtifactError(f"llama.cpp cannot load {llm_gguf}: {err}") from err
         self.max_new_tokens = max_new_tokens
+        self.logits_processor: list | None = None  # llama-cpp-python processors (a teacher)
         self._grammars: dict[tuple[str, ...], object] = {}
 
     def close(self) -> None:
@@ -163,6 +173,11 @@ class StockGbnfRunner:
         with quiet():
             return self._step(rgb, user_text)
 
+    def _processors(self):
+        from llama_cpp import LogitsProcessorList
+
+        return LogitsProcessorList(self.logits_processor) if self.logits_processor else None
+
     def _step(self, rgb: np.ndarray, user_text: str) -> StepRecord:
         from llara_bench.stock_llava import data_url
 
@@ -177,10 +192,12 @@ class StockGbnfRunner:
                           {"type": "image_url", "image_url": {"url": url}},
                           {"type": "text", "text": text_part}]}],
             temperature=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
-            max_tokens=self.max_new_tokens, grammar=grammar, stream=True)
-        pieces, first, n = [], None, 0
+            max_tokens=self.max_new_tokens, grammar=grammar, stream=True,
+            logits_processor=self._processors())
+        pieces, first, n, finish = [], None, 0, None
         for chunk in chunks:
             content = chunk["choices"][0]["delta"].get("content")
+            finish = chunk["choices"][0].get("finish_reason") or finish
             if content:
                 first = first or time.perf_counter()
                 pieces.append(content)
@@ -188,5 +205,8 @@ class StockGbnfRunner:
         t2 = time.perf_counter()
         first = first or t2
         stages = {"preprocess": t1 - t0, "vision+prefill": first - t1, "decode": t2 - first}
-        return parse_step("".join(pieces).strip(), stages, t0, ttft_s=first - t0, n_tokens=n,
-                          forward_passes=max(n - 1, 0))
+        # "stop": the grammar ended and </s> was sampled (not streamed): one more token and
+        # the pass that computed it, as HF generate counts its </s>
+        eos = int(finish == "stop")
+        return parse_step("".join(pieces).strip(), stages, t0, ttft_s=first - t0,
+                          n_tokens=n + eos, forward_passes=max(n - 1 + eos, 0))

@@ -27,6 +27,9 @@ What one run measures (tiny trained policy, exported once and cached):
   answer is well-formed, the twin's parse failures, and forward passes per action (the
   decoder's own effect, without the quantisation or the engine changing the numbers);
 - cold start and peak RSS per runner in a fresh subprocess (benchmarks/llara_bench/cold_start.py);
+- with answers="realistic" every runner is taught the same realistic answer per frame
+  (benchmarks/llara_bench/teacher.py, vima_answers.seeded_answer): a random-weight model then
+  decodes as many passes as a trained one (the 7B-shaped mode);
 - the whole control loop (`llara-edge run` on the simulator, its telemetry: capture ...
   drive), the ~1B model (benchmarks/llara_bench/bench_big.py), memory bandwidth, Jetson power,
   roofline.
@@ -50,6 +53,7 @@ from llara_edge.errors import ConfigError
 from llara_edge.runtime.config import usable_cpus
 
 Say = Callable[[str], None]
+ANSWERS = ("model", "realistic")  # the model's own answers / taught realistic ones
 DEFAULT_RUNNERS = ("gguf:q4_k_m", "gguf:q4_k_m+draft=0", "gguf:q4_k_m+kv=q8_0", "gguf:q8_0",
                    "gguf:f16", "gguf:q4_k_m:onnx+fused", "onnx", "torch", "hf-generate",
                    "stock-gbnf:q4_k_m")
@@ -80,6 +84,7 @@ class LatencyConfig:
     cache_dir: Path = Path("cache/bench")
     quick: bool = False
     settle_s: float = 0.1  # idle pause before each runner's step (spin-waiting pools expire)
+    answers: str = "model"  # "realistic": every runner taught vima_answers' answer (teacher.py)
 
     def __post_init__(self) -> None:
         for spec in self.runners:
@@ -91,6 +96,8 @@ class LatencyConfig:
                 raise ConfigError(f"{name} {getattr(self, name)!r} is not among the runners")
         if self.frames < 1 or self.steps < 1 or self.warmup < 0:
             raise ConfigError("frames and steps must be >= 1, warmup >= 0")
+        if self.answers not in ANSWERS:
+            raise ConfigError(f"answers must be one of {ANSWERS}, got {self.answers!r}")
         if (self.recording is not None) != bool(self.task.strip()):
             raise ConfigError("recorded frames need both a recording and the task text")
         twin = self.free_twin
@@ -277,6 +284,11 @@ def run_latency(cfg: LatencyConfig, say: Say = lambda m: None) -> dict:
     ctx = BenchContext(artifact, cfg.checkpoint, cfg.n_threads, cfg.max_new_tokens)
     say(f"loading {len(cfg.runners)} runners ({cfg.n_threads} threads)")
     runners = [make_runner(spec, ctx) for spec in cfg.runners]
+    if cfg.answers == "realistic":
+        from llara_bench.teacher import taught
+        from llara_bench.vima_answers import seeded_answer
+
+        runners = [taught(r, seeded_answer) for r in runners]
     try:
         with jetson.TegraStats() as power:
             records = _measure(runners, frames, cfg, say)

@@ -1,24 +1,27 @@
 """LLM passes per LLaRA action on the REAL LLaMA-2 vocabulary: the runtime's constrained
 decoder (forced runs + prompt-lookup drafts) vs free greedy, on whole prompts.
 
-    python -m llara_bench.bench_passes_real [--vocab GGUF] [--episodes 60]
+    python -m llara_bench.bench_passes_real [--vocab GGUF] [--episodes 300] [--seed 0]
 
-Episodes are VIMA-style D-inBC prompts (LlaraPrompt with every object's box, the families
-and history lengths 0..4 of tests/test_formats_prompt.py's kind) and the answer LLaRA's data
-gives them: "Step k+1: Pick up the <p>dragged</p> at <b>(its box centre)</b>, rotate
-<r>[r]</r> degrees, and drop it at <b>(the base object's centre, or a free point)</b>.",
-first point with 1 or 2 spaces as released checkpoints write it. The model is a teacher
-that ranks the answer's own llama.cpp tokens first (and anything after a wrong draft token
-is wrong too, so rejected drafts cost what they cost a real model: their pass and a
-rollback). The decoder is exactly the runtime's (runtime.policy): the generic-name LLaRA
-grammar with step numbers 1..32 and its step-header view, the forced opening in the prefill
-(not counted, as in the runtime), prompt-lookup drafts over the prompt's tokens after the
-image. Free greedy is one pass per answer token (the last one's pass gives EOS).
-Rows: answers with points at the box centres / off them (SPREADS), each without drafts,
-with the runtime's drafts (PromptLookupConfig defaults) but no whitespace aliases (the
-runtime before "▁▁" was looked up as "▁"), and as the runtime drafts now; the ratio is
-passes / free.
-Prints a table, then ONE JSON line.
+Answers (rows):
+- realistic: queries of LLaRA's VIMA-Bench evaluation as its checkpoints answer them
+  (benchmarks/llara_bench/vima_answers.py; the distribution and its sources are in
+  docs/formats.md, "Realistic answers"): prompt boxes of the prompt assets (mostly at the
+  image centre), points on the 256 x 128 pixel grid where the oracle acts (rarely in the
+  prompt), names not always in the prompt, rotations as the oracle turns;
+- synthetic (the earlier rows, for comparison): simple D-inBC prompts whose answers pick at
+  the dragged object's box centre and place at the base's ("at box centres"), or off them by
+  up to 0.02 / 0.06 per axis ("off centres").
+The model is a teacher that ranks the answer's own llama.cpp tokens first (anything after a
+wrong draft token is wrong too, so rejected drafts cost what they cost a real model: their
+pass and a rollback). The decoder is the runtime's as runtime.policy configures it: the
+generic-name LLaRA grammar with step numbers 1..32 and its step-header view under
+RuntimeConfig's default numbering, the forced opening in the prefill (not counted, as in the
+runtime), prompt-lookup drafts (PromptLookupConfig(max_draft=RuntimeConfig().draft_tokens),
+whitespace aliases on) over the prompt's tokens after the image. Free greedy is one pass per
+token of the first line (+ the EOS pass); "whole" is the whole answer a released checkpoint
+writes (every remaining step), HF generate's length on that query.
+Prints the markdown tables (docs/formats.md), then ONE JSON line.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from llara_bench.bench_grammar_vocab import default_vocab
+from llara_bench.vima_answers import vima_episode
 from llara_edge.actions import PickPlaceAction
 from llara_edge.decoding.constrained_decode import Lookahead, decode_constrained, prefill_prefix
 from llara_edge.decoding.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
@@ -38,6 +42,7 @@ from llara_edge.decoding.step_header import StepHeader
 from llara_edge.decoding.token_grammar import compile_grammar
 from llara_edge.formats import LlaraPrompt, ObjectRef, build_prompt, format_answer, next_step_number
 from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
+from llara_edge.runtime.config import RuntimeConfig
 
 COLORS = ("red", "green", "blue", "yellow", "purple", "orange", "red and purple stripe",
           "green paisley", "granite", "dark blue")
@@ -49,9 +54,10 @@ TEMPLATES = ("Put the {dragged} into the {base}.",
              "Rotate the {dragged} {angle} degrees.")
 
 
-# answers' points: at the box centres (all digits in the prompt) / off them by up to 0.02
-# (pick) and 0.06 (place) per axis
-SPREADS = {"at centres": 0.0, "off centres": 0.02}
+# answers: realistic (None) / synthetic with points at the box centres (all digits in the
+# prompt) / off them by up to 0.02 (pick) and 0.06 (place) per axis
+SPREADS = {"realistic (VIMA-Bench queries)": None, "synthetic, at box centres": 0.0,
+           "synthetic, off box centres": 0.02}
 
 
 class DraftTeacher:
@@ -116,30 +122,87 @@ def episode(rng: np.random.Generator, spread: float = 0.0) -> tuple[str, str]:
     return prompt.render(hist), answer
 
 
-def run(tok, base, n: int, draft: PromptLookupConfig | None, spread: float,
-        aliases: bool = True, seed: int = 0) -> dict:
+def _episodes(n: int, spread: float | None, seed: int):
+    """(user text, first line, whole answer) x n: realistic VIMA queries (spread None) or
+    the synthetic episodes above."""
     rng = np.random.default_rng(seed)
-    passes = tokens = 0
     for _ in range(n):
-        user, answer = episode(rng, spread)
-        ids = tok.tokenizer_image_token(build_prompt("vicuna_v1", user))
-        tail = ids[ids.index(IMAGE_TOKEN_INDEX) + 1:]
-        target = tok.encode(answer)
-        view = StepHeader(base, next_step_number(user), "numbered")
-        opening, state = prefill_prefix(view)
-        model = DraftTeacher(target, base.n_vocab, tok.eos_id, opening)
-        look = None
-        if draft is not None:
-            lookup = PromptLookup(tail, draft, whitespace_aliases(base.vocab.token_bytes)
-                                  if aliases else None)
-            look = Lookahead(lambda a, lk=lookup, op=opening: lk([*op, *a]), model.rollback,
-                             lookup.feedback)
-        result = decode_constrained(model.extend, view, model.first(), 256, state, look)
-        if opening + result.tokens != target or not result.complete:
-            raise RuntimeError(f"decoding lost the answer {answer!r}")
-        passes += result.n_forward_passes
-        tokens += len(target)
-    return {"passes": passes / n, "free": tokens / n, "ratio": passes / tokens}
+        if spread is None:
+            ep = vima_episode(rng)
+            yield ep.user_text, ep.first_line, ep.answer
+        else:
+            user, answer = episode(rng, spread)
+            yield user, answer, answer
+
+
+def decode_passes(tok, base, user: str, answer: str, draft: PromptLookupConfig | None,
+                  aliases: bool = True, numbering: str | None = None) -> tuple[int, int]:
+    """(forward passes, answer tokens) of the runtime's decoder reproducing `answer` (one
+    step) for `user`; RuntimeError when it does not come back token for token."""
+    ids = tok.tokenizer_image_token(build_prompt("vicuna_v1", user))
+    tail = ids[ids.index(IMAGE_TOKEN_INDEX) + 1:]
+    target = tok.encode(answer)
+    view = StepHeader(base, next_step_number(user), numbering or RuntimeConfig().numbering)
+    opening, state = prefill_prefix(view)
+    model = DraftTeacher(target, base.n_vocab, tok.eos_id, opening)
+    look = None
+    if draft is not None:
+        lookup = PromptLookup(tail, draft, whitespace_aliases(base.vocab.token_bytes)
+                              if aliases else None)
+        look = Lookahead(lambda a, lk=lookup, op=opening: lk([*op, *a]), model.rollback,
+                         lookup.feedback)
+    result = decode_constrained(model.extend, view, model.first(), 256, state, look)
+    if opening + result.tokens != target or not result.complete:
+        raise RuntimeError(f"decoding lost the answer {answer!r}")
+    return result.n_forward_passes, len(target)
+
+
+def run(tok, base, n: int, draft: PromptLookupConfig | None, spread: float | None = 0.0,
+        aliases: bool = True, seed: int = 0) -> dict:
+    """Mean passes, free greedy's first-line tokens (+ EOS: one pass each) and whole-answer
+    tokens over n episodes (`spread` None: realistic VIMA queries)."""
+    passes = tokens = whole = 0
+    for user, first, answer in _episodes(n, spread, seed):
+        p, t = decode_passes(tok, base, user, first, draft, aliases)
+        passes, tokens, whole = passes + p, tokens + t, whole + len(tok.encode(answer))
+    return {"passes": passes / n, "free": tokens / n, "free_whole": whole / n,
+            "ratio": passes / tokens}
+
+
+def per_task(tok, base, n: int, draft: PromptLookupConfig | None, seed: int = 0) -> dict:
+    """Realistic queries by VIMA task: {task: {"n", "passes", "free", "name_in_prompt"}}."""
+    rng = np.random.default_rng(seed)
+    rows: dict[str, dict] = {}
+    for _ in range(n):
+        ep = vima_episode(rng)
+        p, t = decode_passes(tok, base, ep.user_text, ep.first_line, draft)
+        r = rows.setdefault(ep.task, {"n": 0, "passes": 0.0, "free": 0.0, "name_in_prompt": 0})
+        r["n"] += 1
+        r["passes"] += p
+        r["free"] += t
+        r["name_in_prompt"] += ep.name_in_prompt
+    return {k: {"n": r["n"], "passes": r["passes"] / r["n"], "free": r["free"] / r["n"],
+                "name_in_prompt": r["name_in_prompt"] / r["n"]} for k, r in sorted(rows.items())}
+
+
+def _table(res: dict, n: int) -> str:
+    lines = [f"| answers ({n} queries each) | no drafts | drafts (runtime default) | "
+             "free greedy, first line | whole answer |", "|---|---|---|---|---|"]
+    for answers in SPREADS:
+        none, drafts = res[f"{answers}/no drafts"], res[f"{answers}/drafts"]
+        lines.append(f"| {answers} | {none['passes']:.1f} ({none['ratio']:.3f}) | "
+                     f"{drafts['passes']:.1f} ({drafts['ratio']:.3f}) | {none['free']:.1f} | "
+                     f"{none['free_whole']:.1f} |")
+    return "\n".join(lines)
+
+
+def _task_table(tasks: dict) -> str:
+    lines = ["| VIMA task | queries | passes (drafts) | free greedy | ratio | name in prompt |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {k} | {r['n']} | {r['passes']:.1f} | {r['free']:.1f} | "
+              f"{r['passes'] / r['free']:.3f} | {r['name_in_prompt']:.0%} |"
+              for k, r in tasks.items()]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,26 +210,30 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vocab", type=Path)
-    ap.add_argument("--episodes", type=int, default=60)
+    ap.add_argument("--episodes", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     path = args.vocab or default_vocab()
     if not path.is_file():
         print(f"no vocabulary at {path}: run tests/test_gguf_tokenizer.py once", file=sys.stderr)
         return 2
     tok = GgufTokenizer(path)
-    base = compile_grammar("llara", tok, n_vocab=tok.vocab_size, first_step=1, last_step=32,
-                           numbered=None)
-    configs = {"no drafts": (None, False), "drafts, no aliases": (PromptLookupConfig(), False),
-               "drafts": (PromptLookupConfig(), True)}
-    res = {f"{answers}/{label}": run(tok, base, args.episodes, cfg, spread, aliases)
+    runtime = RuntimeConfig()
+    base = compile_grammar("llara", tok, n_vocab=tok.vocab_size, first_step=1,
+                           last_step=runtime.max_steps, numbered=None)
+    drafts = PromptLookupConfig(max_draft=runtime.draft_tokens)
+    res = {f"{answers}/{label}": run(tok, base, args.episodes, cfg, spread, seed=args.seed)
            for answers, spread in SPREADS.items()
-           for label, (cfg, aliases) in configs.items()}
-    print(f"passes per LLaRA action, real vocabulary (V = {tok.vocab_size}), "
-          f"{args.episodes} D-inBC episodes per row")
-    for label, r in res.items():
-        print(f"  {label:28s} {r['passes']:6.1f} vs free {r['free']:6.1f}  ratio {r['ratio']:.3f}")
-    print(json.dumps({"episodes": args.episodes, "vocab": tok.vocab_size, "rows": res},
-                     sort_keys=True))
+           for label, cfg in (("no drafts", None), ("drafts", drafts))}
+    tasks = per_task(tok, base, args.episodes, drafts, args.seed)
+    print(f"Passes per LLaRA action, real vocabulary (V = {tok.vocab_size}), numbering "
+          f"{runtime.numbering!r}, draft_tokens {runtime.draft_tokens}, seed {args.seed} "
+          "(passes, ratio to free greedy's first line in brackets):\n")
+    print(_table(res, args.episodes) + "\n\nRealistic queries by VIMA task (drafts):\n")
+    print(_task_table(tasks) + "\n")
+    print(json.dumps({"episodes": args.episodes, "seed": args.seed, "vocab": tok.vocab_size,
+                      "numbering": runtime.numbering, "draft_tokens": runtime.draft_tokens,
+                      "rows": res, "tasks": tasks}, sort_keys=True))
     return 0
 
 

@@ -13,7 +13,9 @@
 - latency --shaped CKPT=ARTIFACT (repeat with other LLM depths): the "7B-shaped" mode on
   LLaRA-7B-width checkpoints (benchmarks/llara_bench/bench_shaped.py): per-stage times, TTFT,
   passes, ratios vs HF generate and the stock handler per depth, per-layer costs, the extrapolation
-  to 32 layers and the roofline on the measured shapes; writes OUT/latency-7b-shaped.json.
+  to 32 layers, the floor and the roofline on the measured shapes, every runner taught the
+  same realistic answer (--answers model: the random model's own); writes
+  OUT/latency-7b-shaped.json and, with --md PATH, renders it (docs/benchmarks-7b-shaped.md).
 Prints the tables, then ONE JSON line last ({"suite", "gates": {...}, "files": [...]}).
 Exit codes: 0 ok, 1 a gate breached, 2 bad input (one error line from the CLI entry point).
 """
@@ -59,11 +61,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="engine threads (default: all cores; 1 with --quick)")
     parser.add_argument("--cache", type=Path, default=Path("cache/bench"))
     parser.add_argument("--out", type=Path, help="results directory (report: figures too)")
-    parser.add_argument("--md", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("--md", type=Path,
+                        help="report: the markdown to write (default docs/benchmarks.md); "
+                             "latency --shaped: also render the run as this markdown "
+                             "(docs/benchmarks-7b-shaped.md)")
     parser.add_argument("--results", type=Path, help="report: reuse the JSON in this dir")
     parser.add_argument("--shaped", action="append", metavar="CKPT=ARTIFACT",
                         help="latency: 7B-shaped mode on this checkpoint and its export "
                              "(repeat for each LLM depth)")
+    parser.add_argument("--answers", choices=("model", "realistic"),
+                        help="latency: the model's own answers (default) or every runner "
+                             "taught the same realistic answer (default with --shaped)")
 
 
 def _say(message: str) -> None:
@@ -98,13 +106,29 @@ def _latency(args) -> dict:
     runners = runners if cand in runners else (cand, *runners)
     cfg = replace(cfg, artifact=artifact, candidate=cand, runners=runners,
                   steps=args.steps or cfg.steps, recording=args.recording,
-                  task=args.task or "")
+                  task=args.task or "", answers=args.answers or "model")
     return run_latency(cfg, _say)
 
 
+def _shaped_command(args) -> str:
+    """The bench command line of a 7B-shaped run (recorded in its JSON and markdown)."""
+    parts = ["llara-edge bench latency", *(f"--shaped {p}" for p in args.shaped)]
+    for flag, value in (("--threads", args.threads), ("--steps", args.steps),
+                        ("--candidate", args.candidate), ("--answers", args.answers),
+                        ("--out", args.out), ("--md", args.md)):
+        if value is not None:
+            parts.append(f"{flag} {value}")
+    if args.runners:
+        parts.append("--runners " + " ".join(args.runners))
+    return " ".join(parts)
+
+
 def _shaped(args) -> int:
+    import time
+
     from llara_bench.bench_shaped import ShapedBenchConfig, ShapedPoint, format_shaped, run_shaped
     from llara_bench.report import write_json
+    from llara_bench.report_shaped import write_shaped_report
 
     points = []
     for item in args.shaped:
@@ -113,14 +137,18 @@ def _shaped(args) -> int:
             raise ConfigError(f"--shaped wants CKPT=ARTIFACT, got {item!r}")
         points.append(ShapedPoint(Path(ckpt), Path(art)))
     extra = {k: v for k, v in (("threads", args.threads), ("steps", args.steps),
-                               ("candidate", args.candidate)) if v is not None}
+                               ("candidate", args.candidate), ("answers", args.answers))
+             if v is not None}
     cfg = ShapedBenchConfig(points=tuple(points), **extra)
     if args.runners:
         cfg = replace(cfg, runners=tuple(args.runners))
     results = run_shaped(cfg, _say)
+    results.update(command=_shaped_command(args), written=time.strftime("%Y-%m-%d %H:%M %Z"))
     print(format_shaped(results))
-    out = write_json((args.out or Path("runs/bench")) / "latency-7b-shaped.json", results)
-    print(json.dumps({"suite": "latency", "mode": "7b-shaped", "files": [str(out)],
+    files = [write_json((args.out or Path("runs/bench")) / "latency-7b-shaped.json", results)]
+    if args.md:
+        files.append(write_shaped_report(results, args.md))
+    print(json.dumps({"suite": "latency", "mode": "7b-shaped", "files": [str(f) for f in files],
                       "extrapolation": results["extrapolation"]}))
     return 0
 
@@ -171,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         args.suite == "report" else None
     out = args.out or Path("docs/figures/bench" if args.suite == "report" else "runs/bench")
     if args.suite == "report":
-        files = write_report(lat, acc, out, args.md, gate_results)
+        files = write_report(lat, acc, out, args.md or Path("docs/benchmarks.md"), gate_results)
     else:
         files = [write_json(out / f"{r['suite']}.json", r) for r in (lat, acc) if r]
     breaches = [r.describe() for r in gate_results or [] if not r.passed]

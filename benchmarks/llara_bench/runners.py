@@ -3,7 +3,7 @@
 Contract:
     StepRunner protocol: .name, .step(rgb, user_text) -> StepRecord, .close()
     StepRecord(text, action, parse_error, stages {stage: s}, total_s, ttft_s, n_tokens,
-               forward_passes)
+               forward_passes, extend1_s=None, target=None)
     parse_step(text, stages, t0, **fields) -> StepRecord   # times the parse, closes the step
     policy_prompt(user_text) -> str       # the vicuna_v1 prompt, "<image>\\n" put in front
     PolicyRunner(artifact_dir, RuntimeConfig, name)   # llara_edge.runtime.policy.Policy
@@ -51,6 +51,8 @@ class StepRecord:
     ttft_s: float | None = None
     n_tokens: int = 0
     forward_passes: int = 0
+    extend1_s: float | None = None  # median single-token extend of the step (taught Policy)
+    target: str | None = None  # the answer a teacher drove the runner to (teacher.py)
 
 
 class StepRunner(Protocol):

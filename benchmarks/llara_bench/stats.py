@@ -104,7 +104,8 @@ def median(values: Iterable[float]) -> float:
 
 def runner_summary(records: Sequence) -> dict:
     """Statistics of one runner's measured steps (runners.StepRecord, seconds): per-stage
-    summaries, the whole step, TTFT, tokens, passes, decode rate, control Hz, parse failures."""
+    summaries, the whole step, TTFT, tokens, passes, decode rate, control Hz, parse failures;
+    the single-token extend and the steps that wrote their teacher's target, when known."""
     stages = stage_summaries([r.stages for r in records])
     step = summarize([r.total_s for r in records])
     decode = [r.stages.get("decode", 0.0) for r in records]
@@ -114,6 +115,8 @@ def runner_summary(records: Sequence) -> dict:
     rates = [n / d for n, d in zip(tokens, decode, strict=True) if d > 0]
     ordered = list(in_stage_order(stages))
     median_step = sorted(records, key=lambda r: r.total_s)[len(records) // 2]
+    extend1 = [r.extend1_s for r in records if getattr(r, "extend1_s", None) is not None]
+    taught = [r for r in records if getattr(r, "target", None) is not None]
     return {
         "stages": {k: stages[k].to_dict() for k in ordered},
         "stage_samples": {k: [r.stages[k] for r in records if k in r.stages] for k in ordered},
@@ -127,4 +130,7 @@ def runner_summary(records: Sequence) -> dict:
         "control_hz": 1.0 / step.p50 if step.p50 > 0 else None,
         "parse_failures": sum(r.action is None for r in records),
         "texts": [r.text for r in records],
+        "extend1": summarize(extend1).to_dict() if extend1 else None,
+        "on_target": (sum(r.text.strip() == r.target.strip() for r in taught)
+                      if taught else None),
     }
