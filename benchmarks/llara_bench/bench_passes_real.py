@@ -15,9 +15,9 @@ Answers (rows):
 The model is a teacher that ranks the answer's own llama.cpp tokens first (anything after a
 wrong draft token is wrong too, so rejected drafts cost what they cost a real model: their
 pass and a rollback). The decoder is the runtime's as runtime.policy configures it: the
-generic-name LLaRA grammar with step numbers 1..32 and its step-header view under
-RuntimeConfig's default numbering, the forced opening in the prefill (not counted, as in the
-runtime), prompt-lookup drafts (PromptLookupConfig(max_draft=RuntimeConfig().draft_tokens),
+generic-name LLaRA grammar with step numbers 1..32 and its step-header view under the
+numbering of a checkpoint that records numbered answers (--numbering), the forced opening in
+the prefill (not counted, as in the runtime), prompt-lookup drafts (PromptLookupConfig(max_draft=RuntimeConfig().draft_tokens),
 whitespace aliases on) over the prompt's tokens after the image. Free greedy is one pass per
 token of the first line (+ the EOS pass); "whole" is the whole answer a released checkpoint
 writes (every remaining step), HF generate's length on that query.
@@ -135,14 +135,19 @@ def _episodes(n: int, spread: float | None, seed: int):
             yield user, answer, answer
 
 
+# The numbering a checkpoint trained on numbered answers records in its manifest (LLaRA's
+# released D-inBC models, models/tiny-llara), so the one the runtime decodes those with.
+NUMBERING = "numbered"
+
+
 def decode_passes(tok, base, user: str, answer: str, draft: PromptLookupConfig | None,
-                  aliases: bool = True, numbering: str | None = None) -> tuple[int, int]:
+                  aliases: bool = True, numbering: str = NUMBERING) -> tuple[int, int]:
     """(forward passes, answer tokens) of the runtime's decoder reproducing `answer` (one
     step) for `user`; RuntimeError when it does not come back token for token."""
     ids = tok.tokenizer_image_token(build_prompt("vicuna_v1", user))
     tail = ids[ids.index(IMAGE_TOKEN_INDEX) + 1:]
     target = tok.encode(answer)
-    view = StepHeader(base, next_step_number(user), numbering or RuntimeConfig().numbering)
+    view = StepHeader(base, next_step_number(user), numbering)
     opening, state = prefill_prefix(view)
     model = DraftTeacher(target, base.n_vocab, tok.eos_id, opening)
     look = None
@@ -158,24 +163,26 @@ def decode_passes(tok, base, user: str, answer: str, draft: PromptLookupConfig |
 
 
 def run(tok, base, n: int, draft: PromptLookupConfig | None, spread: float | None = 0.0,
-        aliases: bool = True, seed: int = 0) -> dict:
+        aliases: bool = True, seed: int = 0, numbering: str = NUMBERING) -> dict:
     """Mean passes, free greedy's first-line tokens (+ EOS: one pass each) and whole-answer
     tokens over n episodes (`spread` None: realistic VIMA queries)."""
     passes = tokens = whole = 0
     for user, first, answer in _episodes(n, spread, seed):
-        p, t = decode_passes(tok, base, user, first, draft, aliases)
+        p, t = decode_passes(tok, base, user, first, draft, aliases, numbering)
         passes, tokens, whole = passes + p, tokens + t, whole + len(tok.encode(answer))
     return {"passes": passes / n, "free": tokens / n, "free_whole": whole / n,
             "ratio": passes / tokens}
 
 
-def per_task(tok, base, n: int, draft: PromptLookupConfig | None, seed: int = 0) -> dict:
+def per_task(tok, base, n: int, draft: PromptLookupConfig | None, seed: int = 0,
+             numbering: str = NUMBERING) -> dict:
     """Realistic queries by VIMA task: {task: {"n", "passes", "free", "name_in_prompt"}}."""
     rng = np.random.default_rng(seed)
     rows: dict[str, dict] = {}
     for _ in range(n):
         ep = vima_episode(rng)
-        p, t = decode_passes(tok, base, ep.user_text, ep.first_line, draft)
+        p, t = decode_passes(tok, base, ep.user_text, ep.first_line, draft,
+                             numbering=numbering)
         r = rows.setdefault(ep.task, {"n": 0, "passes": 0.0, "free": 0.0, "name_in_prompt": 0})
         r["n"] += 1
         r["passes"] += p
@@ -212,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vocab", type=Path)
     ap.add_argument("--episodes", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--numbering", default=NUMBERING, choices=("numbered", "unnumbered", "either"),
+                    help="the step-header rule decoded with (numbered: what a checkpoint "
+                    "trained on numbered answers records; either: no record)")
     args = ap.parse_args(argv)
     path = args.vocab or default_vocab()
     if not path.is_file():
@@ -222,17 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     base = compile_grammar("llara", tok, n_vocab=tok.vocab_size, first_step=1,
                            last_step=runtime.max_steps, numbered=None)
     drafts = PromptLookupConfig(max_draft=runtime.draft_tokens)
-    res = {f"{answers}/{label}": run(tok, base, args.episodes, cfg, spread, seed=args.seed)
+    res = {f"{answers}/{label}": run(tok, base, args.episodes, cfg, spread, seed=args.seed,
+                                     numbering=args.numbering)
            for answers, spread in SPREADS.items()
            for label, cfg in (("no drafts", None), ("drafts", drafts))}
-    tasks = per_task(tok, base, args.episodes, drafts, args.seed)
+    tasks = per_task(tok, base, args.episodes, drafts, args.seed, args.numbering)
     print(f"Passes per LLaRA action, real vocabulary (V = {tok.vocab_size}), numbering "
-          f"{runtime.numbering!r}, draft_tokens {runtime.draft_tokens}, seed {args.seed} "
+          f"{args.numbering!r}, draft_tokens {runtime.draft_tokens}, seed {args.seed} "
           "(passes, ratio to free greedy's first line in brackets):\n")
     print(_table(res, args.episodes) + "\n\nRealistic queries by VIMA task (drafts):\n")
     print(_task_table(tasks) + "\n")
     print(json.dumps({"episodes": args.episodes, "seed": args.seed, "vocab": tok.vocab_size,
-                      "numbering": runtime.numbering, "draft_tokens": runtime.draft_tokens,
+                      "numbering": args.numbering, "draft_tokens": runtime.draft_tokens,
                       "rows": res, "tasks": tasks}, sort_keys=True))
     return 0
 
