@@ -141,7 +141,8 @@ def test_every_runner_writes_the_taught_answer(tiny, spec):
             if spec == "policy":
                 policy = runner.inner.policy
                 want = decode_passes(policy.tokenizer, policy.grammar, text, answer,
-                                     PromptLookupConfig(max_draft=policy.config.draft_tokens))
+                                     PromptLookupConfig(max_draft=policy.config.draft_tokens),
+                                     numbering=policy.numbering)
                 assert (rec.forward_passes, rec.n_tokens) == want
                 assert rec.extend1_s is not None and rec.extend1_s > 0
             else:  # one pass per answer token after the prefill's, the last one gives </s>

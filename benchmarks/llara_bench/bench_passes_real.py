@@ -17,9 +17,9 @@ wrong draft token is wrong too, so rejected drafts cost what they cost a real mo
 pass and a rollback). The decoder is the runtime's as runtime.policy configures it: the
 generic-name LLaRA grammar with step numbers 1..32 and its step-header view under the
 numbering of a checkpoint that records numbered answers (--numbering), the forced opening in
-the prefill (not counted, as in the runtime), prompt-lookup drafts (PromptLookupConfig(max_draft=RuntimeConfig().draft_tokens),
-whitespace aliases on) over the prompt's tokens after the image. Free greedy is one pass per
-token of the first line (+ the EOS pass); "whole" is the whole answer a released checkpoint
+the prefill (not counted, as in the runtime), prompt-lookup drafts
+(PromptLookupConfig(max_draft=RuntimeConfig().draft_tokens), whitespace aliases on) over the
+prompt's tokens after the image. Free greedy is one pass per token of the first line (+ the EOS pass); "whole" is the whole answer a released checkpoint
 writes (every remaining step), HF generate's length on that query.
 Prints the markdown tables (docs/formats.md), then ONE JSON line.
 """
