@@ -19,8 +19,9 @@ generic-name LLaRA grammar with step numbers 1..32 and its step-header view unde
 numbering of a checkpoint that records numbered answers (--numbering), the forced opening in
 the prefill (not counted, as in the runtime), prompt-lookup drafts
 (PromptLookupConfig(max_draft=RuntimeConfig().draft_tokens), whitespace aliases on) over the
-prompt's tokens after the image. Free greedy is one pass per token of the first line (+ the EOS pass); "whole" is the whole answer a released checkpoint
-writes (every remaining step), HF generate's length on that query.
+prompt's tokens after the image. Free greedy is one pass per token of the first line (+ the
+EOS pass); "whole" is the whole answer a released checkpoint writes (every remaining step), HF
+generate's length on that query.
 Prints the markdown tables (docs/formats.md), then ONE JSON line.
 """
 
