@@ -202,6 +202,7 @@ def write_shaped(cfg: ShapedConfig, out_dir: str | Path, vocab_gguf: str | Path,
     """Write one random-weight checkpoint (module docstring); atomic (temporary sibling)."""
     from llara_edge.models.preprocess import PreprocessConfig
     from llara_export.models.checkpoint import save_original
+    from llara_export.text_formats import write_text_formats
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -225,6 +226,9 @@ def write_shaped(cfg: ShapedConfig, out_dir: str | Path, vocab_gguf: str | Path,
                 shutil.copyfile(f, tmp / f.name)
             _write_hf(model, cfg, tmp)
         del model
+        # it stands in for LLaRA-7B, whose D-inBC training answers are numbered: the runtime
+        # then decodes under "numbered", as for that checkpoint with its forms recorded
+        write_text_formats(tmp, answer_forms=("numbered",))
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
