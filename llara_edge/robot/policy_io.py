@@ -134,11 +134,14 @@ class Prompter(Protocol):
 @dataclass
 class TaskPrompter:
     """The prompt for a free-text task on a real robot, written by the policy format `format`
-    (llara: inBC, no object boxes; llarva: the proprio history of the episode's poses)."""
+    (llara: inBC, no object boxes; llarva: the proprio history of the episode's poses) in its
+    prompt variant `variant` (None: the format's default; LLARVA: formats.llarva.PROMPTS, the
+    one the checkpoint was trained on)."""
 
     task: str
     format: str = "llara"
     robot: str = "SO-101"
+    variant: str | None = None
 
     def __post_init__(self) -> None:
         self._format = policy_format(self.format)  # ConfigError naming the known formats
@@ -152,4 +155,5 @@ class TaskPrompter:
     def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
         self._poses.append(np.asarray(q))
         return self._format.prompt(PromptInput(self.task, history=list(history),
-                                               poses=self._poses, robot=self.robot))
+                                               poses=self._poses, robot=self.robot,
+                                               variant=self.variant))

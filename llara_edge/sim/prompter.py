@@ -6,9 +6,11 @@
 - `prompt_input(env, describe, **fields)` is the env's state as a `formats.PromptInput`: the
   task's instruction and the objects it names with their oracle boxes (D-inBC; inBC with
   `describe=False`), plus the given fields (history, poses, robot, paraphrase, variant).
-- `SimPrompter(env, describe=True)` is a `llara_edge.robot.policy_io.Prompter` for a simulator
-  episode: the format of the current task's control writes the prompt from the episode's
-  poses and executed steps, as `llara_edge.sim.policy_agent`.
+- `SimPrompter(env, describe=True, variant=None)` is a `llara_edge.robot.policy_io.Prompter`
+  for a simulator episode: the format of the current task's control writes the prompt from
+  the episode's poses and executed steps, as `llara_edge.sim.policy_agent`. `variant` is the
+  joint format's prompt variant (None: its default, LLARVA's "train", which the data
+  generator writes by default); pick-and-place prompts take none.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ class SimPrompter:
     """Simulator prompts exactly as the data generator writes them (module docstring)."""
 
     def __init__(self, env, describe: bool = True, robot: str = "SO-101",
-                 formats: Mapping[str, str] = SIM_FORMATS):
+                 formats: Mapping[str, str] = SIM_FORMATS, variant: str | None = None):
         self.env, self.describe, self.robot, self.formats = env, describe, robot, dict(formats)
+        self.variant = variant
         for name in self.formats.values():
             policy_format(name)  # ConfigError naming the known formats
         self._poses: list[np.ndarray] = []
@@ -50,6 +53,7 @@ class SimPrompter:
 
     def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
         self._poses.append(np.asarray(q))
+        joint = self.env.task.control == "joint"
         inp = prompt_input(self.env, self.describe, history=list(history), poses=self._poses,
-                           robot=self.robot)
+                           robot=self.robot, variant=self.variant if joint else None)
         return policy_format(self.format).prompt(inp)
