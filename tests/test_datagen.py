@@ -131,6 +131,20 @@ def test_refuses_to_clobber_and_leaves_nothing_on_failure(dataset, tmp_path, mon
     assert list(tmp_path.iterdir()) == [], "no half-written directory may remain"
 
 
+def test_cli_records_the_llarva_prompt(tmp_path, capsys):
+    from llara_edge.cli.main import main
+
+    out = tmp_path / "cli"
+    assert main(["datagen", "--out", str(out), "--episodes", "1", "--families", "reach",
+                 "--size", "160x120", "--llarva-prompt", "eval"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["config"]["llarva_prompt"] == "eval"
+    records = json.loads((out / "llarva.json").read_text())
+    plain = [r for r in records if r["meta"]["task"] == "llarva_action"]
+    assert plain and all(r["meta"]["prompt_variant"] == "eval" and r["conversations"][0][
+        "value"].endswith("]], can you predict action of the next 1 step?") for r in plain)
+
+
 def test_bad_config():
     with pytest.raises(ConfigError):
         DatagenConfig(families=("juggling",))

@@ -78,6 +78,17 @@ def test_float_repr_matches_python_repr_of_4_decimal_values():
     assert _language(unit_float_repr(4), grip) == {"0.0", "1.0", "0.5", "0.1234"}
 
 
+def test_llarva_number_language_is_every_value_np_round_writes():
+    """float_repr(1, 4) is exactly {str(np.round(v, 4).tolist())} for |v| < 10: all 199,999
+    values k / 10**4 plus "-0.0" (a small negative), and no other spelling of them."""
+    dfa = compile_dfa(float_repr(1, 4))
+    values = np.round(np.arange(-99999, 100000) / 1e4, 4).tolist()
+    assert all(dfa.match(repr(v).encode()) for v in values)
+    assert dfa.match(b"-0.0")
+    assert not any(dfa.match(t.encode()) for t in (
+        "0.10", "-0", "0", "1e-05", "0.00001", "0.0000", "10.0", "-00.5", "+1.0", "1.", ".5"))
+
+
 def _answers(kind, rng, n):
     """(text, parse) pairs of answers the formatters write for grammar `kind`."""
     out = []
