@@ -1,6 +1,7 @@
 """The data generator: reproducible, atomic, and every sample round-trips through the parsers."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -11,6 +12,7 @@ from llara_edge.formats import (
     parse_llarva_answer,
     parse_localization,
 )
+from llara_edge.formats.llarva import thin_trace
 from llara_edge.sim.datagen import TRAIN_SEED_BASE, DatagenConfig, generate
 
 SMALL = DatagenConfig(episodes=1, width=160, height=120)
@@ -57,6 +59,42 @@ def test_every_answer_parses(dataset):
         assert (action.trace is not None) == (rec["meta"]["task"] == "llarva_trace")
 
 
+def test_llarva_samples_speak_llarva(dataset, tmp_path):
+    """LLARVA's training wording ("train") for plain samples, the pre-release trajectory
+    question and answer for the others, the variant recorded in each sample and meta.json;
+    the trajectory runs from the current tip to the episode's end (find_tj's thinning); the
+    history rows carry LLARVA's pose noise (pose_noise=0 gives other rows, same answers)."""
+    out, summary = dataset
+    assert summary["config"]["llarva_prompt"] == "train"
+    assert summary["config"]["llarva_trace_prompt"] == "trace"
+    records = json.loads((out / "llarva.json").read_text())
+    assert {r["meta"]["prompt_variant"] for r in records} == {"train", "trace"}
+    steps = {r["meta"]["seed"]: 1 + max(q["meta"]["step"] for q in records
+                                        if q["meta"]["seed"] == r["meta"]["seed"])
+             for r in records}
+    for rec in records:
+        human, gpt = (c["value"] for c in rec["conversations"])
+        assert human.startswith('<image>\nYou are a SO-101 robot using the joint control. '
+                                'The task is "')
+        if rec["meta"]["step"] == 0:
+            assert "[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [" \
+                in human
+        if rec["meta"]["prompt_variant"] == "train":
+            assert human.endswith("]]. Can you predict action of the next 1 step?")
+            assert ". The trajectory: " not in gpt
+            continue
+        assert human.endswith("]], can you predict action of the next 1 step and the "
+                              "trajectories of the end effector?")
+        assert gpt.startswith("The next action step: [") and "]. The trajectory: [[" in gpt
+        n = steps[rec["meta"]["seed"]] - rec["meta"]["step"] + 1  # now, then every target
+        assert len(parse_llarva_answer(gpt, 5).trace) == len(thin_trace([(0, 0)] * n))
+    generate(replace(SMALL, families=("reach",), pose_noise=0.0), tmp_path / "quiet")
+    quiet = json.loads((tmp_path / "quiet" / "llarva.json").read_text())
+    assert [r["conversations"][1] for r in quiet] == [r["conversations"][1] for r in records]
+    assert all(a["conversations"][0] != b["conversations"][0]
+               for a, b in zip(quiet, records, strict=True) if a["meta"]["step"] > 0)
+
+
 def test_multistep_samples_carry_history(dataset):
     out, _ = dataset
     later = [r for r in json.loads((out / "llara.json").read_text())
@@ -97,6 +135,20 @@ def test_refuses_to_clobber_and_leaves_nothing_on_failure(dataset, tmp_path, mon
     assert list(tmp_path.iterdir()) == [], "no half-written directory may remain"
 
 
+def test_cli_records_the_llarva_prompt(tmp_path, capsys):
+    from llara_edge.cli.main import main
+
+    out = tmp_path / "cli"
+    assert main(["datagen", "--out", str(out), "--episodes", "1", "--families", "reach",
+                 "--size", "160x120", "--llarva-prompt", "eval"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["config"]["llarva_prompt"] == "eval"
+    records = json.loads((out / "llarva.json").read_text())
+    plain = [r for r in records if r["meta"]["task"] == "llarva_action"]
+    assert plain and all(r["meta"]["prompt_variant"] == "eval" and r["conversations"][0][
+        "value"].endswith("]], can you predict action of the next 1 step?") for r in plain)
+
+
 def test_bad_config():
     with pytest.raises(ConfigError):
         DatagenConfig(families=("juggling",))
@@ -104,3 +156,7 @@ def test_bad_config():
         DatagenConfig(episodes=0)
     with pytest.raises(ConfigError):
         DatagenConfig(llara_variants=("dinbc", "zero-shot"))
+    with pytest.raises(ConfigError, match="llarva_prompt"):
+        DatagenConfig(llarva_prompt="trace")  # asks for a trajectory the sample lacks
+    with pytest.raises(ConfigError, match="llarva_trace_prompt"):
+        DatagenConfig(llarva_trace_prompt="eval")

@@ -19,6 +19,7 @@ import shutil
 
 import numpy as np
 import pytest
+from llarva_source import Agent, source_answers
 from real_vocab import real_vocab_path
 
 from llara_bench.bench_grammar_vocab import N_JOINTS, NAMES, answers
@@ -34,6 +35,7 @@ from llara_edge.formats import (
     SceneRef,
     format_answer,
     parse_llara_first_step,
+    parse_llarva_answer,
     policy_format,
 )
 from llara_edge.formats.llara import LONGEST_VIMA_NAME, NAME_FLOOR_BYTES
@@ -104,6 +106,27 @@ def test_forced_runs_follow_llama_cpp(tok, grammars, kind):
         assert tok.decode(result.tokens) == text
         passes, tokens = passes + result.n_forward_passes, tokens + len(ids)
     assert passes < (0.4 if kind == "llara" else 0.8) * tokens
+
+
+@pytest.mark.parametrize("kind", ["llarva", "llarva_trace"])
+def test_llarva_own_answers_on_the_real_vocabulary(tok, grammars, kind, tmp_path):
+    """LLARVA's answers as its code writes them (tests/llarva_source.py: 7 joints + gripper,
+    the pre-release trajectory) keep their own llama.cpp tokens after "ASSISTANT:", are
+    accepted, and a teacher gets exactly those tokens back; they parse to the values the
+    agent reads."""
+    g = grammars.get(kind) or grammar_cache.grammar_for(kind, tok, tok.vocab_size, tmp_path,
+                                                        n_joints=N_JOINTS)
+    texts = [t for t in source_answers(seed=3) if (". The trajectory: " in t) == (kind != "llarva")]
+    head = build_prompt("llava_v1", "<image>\nYou are a Franka robot using the joint control.")
+    for text in texts:
+        ids = tok.encode(text)
+        assert tok.encode(head + " " + text)[len(tok.encode(head)):] == ids
+        assert g.accepts(ids), text
+        teacher = Teacher(ids, g.n_vocab, tok.eos_id)
+        result = decode_constrained(teacher.extend, g, teacher.row(), max_tokens=1024)
+        assert result.complete and result.tokens == ids, text
+        action = parse_llarva_answer(tok.decode(result.tokens), N_JOINTS)
+        assert [*action.joints, action.gripper] == Agent().parse(text)
 
 
 def test_prefilled_opening_is_llama_cpp_tokens(tok, grammars):

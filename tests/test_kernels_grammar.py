@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pytest
 from kernel_corpus import N_JOINTS, NAMES, random_action, random_joint_action, train_test_tokenizer
+from llarva_source import Agent, source_answers
 
 from llara_edge.decoding.answer_grammars import (
     GrammarSpec,
@@ -79,6 +80,17 @@ def test_float_repr_matches_python_repr_of_4_decimal_values():
     assert _language(unit_float_repr(4), grip) == {"0.0", "1.0", "0.5", "0.1234"}
 
 
+def test_llarva_number_language_is_every_value_np_round_writes():
+    """float_repr(1, 4) is exactly {str(np.round(v, 4).tolist())} for |v| < 10: all 199,999
+    values k / 10**4 plus "-0.0" (a small negative), and no other spelling of them."""
+    dfa = compile_dfa(float_repr(1, 4))
+    values = np.round(np.arange(-99999, 100000) / 1e4, 4).tolist()
+    assert all(dfa.match(repr(v).encode()) for v in values)
+    assert dfa.match(b"-0.0")
+    assert not any(dfa.match(t.encode()) for t in (
+        "0.10", "-0", "0", "1e-05", "0.00001", "0.0000", "10.0", "-00.5", "+1.0", "1.", ".5"))
+
+
 def _answers(kind, rng, n):
     """(text, parse) pairs of answers the formatters write for grammar `kind`."""
     out = []
@@ -141,6 +153,44 @@ def test_formatted_answers_are_accepted_and_forced_runs_are_canonical(tok, vocab
         total_passes += result.n_forward_passes
     # number-heavy LLARVA answers save less than LLaRA's text-heavy steps
     assert total_passes < (0.45 if kind == "llara" else 0.85) * total_tokens
+
+
+@pytest.mark.parametrize("kind", ["llarva", "llarva_trace"])
+def test_llarva_own_answers_are_accepted_and_near_misses_are_not(tok, vocab, kind):
+    """The answers LLARVA's code writes (tests/llarva_source.py: 7 Franka joints + gripper,
+    "0.0" / "-0.0" / 4-decimal values; the pre-release trajectory, "[]" and 30+ points
+    included) are this grammar's language, teacher-forced to their own tokens; the agent and
+    our parser read the same values. Near misses: other counts, number forms, the old
+    trace-first layout."""
+    grammar = compile_grammar(kind, vocab, n_joints=7)
+    texts = [t for t in source_answers() if (". The trajectory: " in t) == (kind != "llarva")]
+    assert len(texts) >= 10
+    for text in texts:
+        assert grammar.dfa.match((" " + text).encode()), text
+        ids = tok.encode(text)
+        teacher = Teacher(ids, tok.vocab_size, tok.eos_id)
+        result = decode_constrained(teacher.extend, grammar, teacher.row(), max_tokens=1024)
+        assert result.complete and result.tokens == ids, text
+        action = parse_llarva_answer(tok.decode(result.tokens), 7)
+        assert [*action.joints, action.gripper] == Agent().parse(text)
+    good = texts[0]
+    values = good[good.index("[") + 1 : good.index("]")].split(", ")
+    misses = [", ".join(values[:7]), ", ".join([*values, "0.0"]), ", ".join(["0.10", *values[1:]]),
+              ", ".join(["1e-05", *values[1:]]), ", ".join([*values[:7], "-0.0"]),
+              ",".join(values)]
+    for miss in misses:
+        text = good.replace(", ".join(values), miss, 1)
+        assert not grammar.dfa.match((" " + text).encode()), miss
+    assert not grammar.dfa.match((" " + good + ".").encode())
+    if kind == "llarva_trace":
+        old = "The 2-D visual trace: [[12, 30]] " + good.split(". The trajectory: ")[0]
+        assert not grammar.dfa.match((" " + old).encode())
+        bounded = compile_dfa(answer_node(GrammarSpec("llarva_trace", n_joints=7,
+                                                      trace_points=(1, 2))))
+        head = " " + good.split(". The trajectory: ")[0] + ". The trajectory: "
+        assert bounded.match((head + "[[1, 2], [3, 4]]").encode())
+        assert not bounded.match((head + "[[1, 2], [3, 4], [5, 6]]").encode())
+        assert not bounded.match((head + "[]").encode())
 
 
 def test_forced_opening_can_ride_in_the_prefill(tok, vocab):
@@ -219,6 +269,8 @@ def test_bad_specs_are_config_errors(vocab):
         compile_grammar("llara", vocab, names=("bad <name>",))
     with pytest.raises(ConfigError):
         GrammarSpec(first_point_spaces=(3,))
+    with pytest.raises(ConfigError):
+        GrammarSpec(kind="llarva_trace", trace_points=(2, 1))
     assert compile_dfa(answer_node(GrammarSpec(kind="llara_sweep"))).n_states > 10
 
 

@@ -4,9 +4,11 @@ import json
 
 import pytest
 
-from llara_edge.formats import format_answer
+from llara_edge.actions import JointStepAction
+from llara_edge.errors import ConfigError
+from llara_edge.formats import format_answer, format_llarva_answer
 from llara_edge.sim import ScriptedExpert, SimConfig, TabletopEnv
-from llara_edge.sim.policy_agent import PolicyAgent
+from llara_edge.sim.policy_agent import AgentConfig, PolicyAgent
 from llara_edge.sim.rollout import run_episode
 
 
@@ -22,6 +24,20 @@ class ExpertTextPolicy:
             return ")</b>. <b>.", [], []
         step = user_text.count("Step ") + 1
         return format_answer([ScriptedExpert(self.env).act()], first_step=step), [], []
+
+
+class ExpertJointPolicy:
+    """Answers in LLARVA text with the expert's joint step (and a trajectory when the prompt
+    asks for one); records the prompts."""
+
+    def __init__(self, env: TabletopEnv):
+        self.env, self.prompts = env, []
+
+    def generate(self, image, user_text):
+        self.prompts.append(user_text)
+        step = ScriptedExpert(self.env).act()
+        trace = ((10, 20), (30, 40)) if "trajectories" in user_text else None
+        return format_llarva_answer(JointStepAction(step.joints, step.gripper, trace), 5), [], []
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +64,25 @@ def test_malformed_answer_spends_a_step_and_the_loop_goes_on(env):
     assert result.errors and result.errors[0].startswith("ParseError")
     assert result.success and result.steps == 2
     assert agent.answers[0] == ")</b>. <b>."
+
+
+@pytest.mark.parametrize(("variant", "ending"), [
+    (None, "]]. Can you predict action of the next 1 step?"),
+    ("eval", "]], can you predict action of the next 1 step?"),
+    ("trace", "]], can you predict action of the next 1 step and the trajectories of the end "
+              "effector?"),
+])
+def test_reach_prompts_in_the_recorded_llarva_variant(env, variant, ending):
+    """Joint tasks get LLARVA prompts in AgentConfig.llarva_variant (None: "train", what the
+    data generator writes by default); a trajectory in the answer is parsed and not executed."""
+    policy = ExpertJointPolicy(env)
+    agent = PolicyAgent(policy, AgentConfig(llarva_variant=variant))
+    result = run_episode(env, agent, "reach", "L1", 0)
+    assert result.success and not result.errors
+    assert all(p.endswith(ending) for p in policy.prompts)
+    assert policy.prompts[0].startswith("<image>\nYou are a SO-101 robot using the joint control")
+    with pytest.raises(ConfigError, match="llarva_variant"):
+        AgentConfig(llarva_variant="action")
 
 
 def test_eval_command_on_a_random_checkpoint(tmp_path, capsys):

@@ -206,6 +206,22 @@ def test_cli_run_with_the_oracle(tmp_path, capsys):
     assert any(line.startswith("drive") for line in lines)  # the latency table
 
 
+def test_prompters_write_the_recorded_llarva_variant(robot):
+    """TaskPrompter and SimPrompter write LLARVA's prompt in the variant they are given
+    (None: "train", the training annotations' wording), pick-and-place prompts in none."""
+    q = np.full(6, 0.1)
+    plain = TaskPrompter("reach the red block", "llarva")(q, [])
+    assert plain.endswith("]]. Can you predict action of the next 1 step?")
+    evaluation = TaskPrompter("reach the red block", "llarva", variants={"llarva": "eval"})(q, [])
+    assert evaluation.endswith("]], can you predict action of the next 1 step?")
+    assert "[0.1, 0.1, 0.1, 0.1, 0.1]]" in evaluation
+    robot.reset("reach", "L1", 0)
+    assert SimPrompter(robot.env, variants={"llarva": "eval"})(q, []) == evaluation.replace(
+        "reach the red block", robot.env.task.instruction.rstrip("."))
+    robot.reset("visual_manipulation", "L1", 0)
+    assert SimPrompter(robot.env, variants={"llarva": "eval"})(q, []).startswith("<image>\n<task>")
+
+
 # ----------------------------------------------------------------------------- real path
 class FixedLlarvaPolicy:
     """Answers one LLARVA joint step toward `target` (5 joints), gripper open."""

@@ -297,7 +297,8 @@ per family: {episodes}.
 ## Measured closed-loop success
 Greedy decoding of the saved checkpoint (fp16 weights loaded as fp32, torch reference
 backend), D-inBC prompts with the oracle boxes of the objects named in the instruction
-(`llara_edge.sim.policy_agent.PolicyAgent`), LLARVA action prompts for reach; evaluation
+(`llara_edge.sim.policy_agent.PolicyAgent`), LLARVA prompts in the data generator's wording
+(prompt variant "train") for reach; evaluation
 seeds 0..N-1 of each cell, success rate (successes / seeds):
 
 {table}

@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", default="320x240", help="image size WxH (4:3)")
     parser.add_argument("--no-aux", action="store_true", help="no localisation/detection")
+    parser.add_argument("--llarva-prompt", choices=("train", "eval"), default="train",
+                        help="LLARVA prompt wording: its training annotations' (default) or "
+                             "its evaluation agent's (recorded in meta.json)")
     parser.add_argument("--overwrite", action="store_true")
 
 
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     width, height = _size(args.size)
     cfg = DatagenConfig(families=tuple(args.families or TASK_FAMILIES), levels=tuple(args.levels),
                         episodes=args.episodes, seed=args.seed, width=width, height=height,
-                        aux=not args.no_aux)
+                        aux=not args.no_aux, llarva_prompt=args.llarva_prompt)
     summary = generate(cfg, args.out, overwrite=args.overwrite, progress=print)
     print(f"wrote {args.out}: {summary['counts']}")
     print(json.dumps({"out": str(args.out), "counts": summary["counts"]}))

@@ -17,14 +17,17 @@ Kinds (the strings are those llara_edge.formats writes, numbers as their formatt
   control step (the k its history implies, numbered or not) with kernels.step_header.
 - "llara_detection": "<scene><p>NAME</p> at <b>(cx, cy), {w, h}</b>.\\n...</scene>".
 - "llara_localization": "<p>NAME</p> at <b>(cx, cy), {w, h}</b>.".
-- "llarva": "The next action step: [v1, ..., vn, gripper]"; "llarva_trace" puts
-  "The 2-D visual trace: [[x, y], ...] " before it.
+- "llarva": "The next action step: [v1, ..., vn, gripper]" (LLARVA's answer, n_joints values
+  and the gripper); "llarva_trace" adds ". The trajectory: [[x, y], ...]" after it (the layout
+  of LLARVA's pre-release trace data, formats.llarva), trace_points (lo, hi) points, hi None
+  for no bound ("[]" with lo = 0, as that builder writes when no point is visible).
 Numbers: coordinates "{:.3f}" of [0, 1]; rotation Python ints -359..359 (no "-0", no leading
-zeros); LLARVA values `repr(round(v, 4))` with |v| < 10**int_digits (e.g. "0.5", "-1.0123",
-"-0.0"), gripper the same within [0, 1]; trace points ints 0..trace_max. NAME is one of
-`names` when given, else any text LLaRA's NAME_PATTERN accepts (at most name_max_bytes bytes,
-default 64: the runtime bounds each answer's names tighter per prompt, decoding.object_names;
-NAMED_KINDS are the kinds with names).
+zeros); LLARVA values as `str(np.round(v, 4).tolist())` writes them, |v| < 10**int_digits
+("0.5", "-1.0123", "-0.0", "0.0001"; no exponent, no trailing zero), gripper the same within
+[0, 1]; trace points ints 0..trace_max. NAME is one of `names` when given, else any text
+LLaRA's NAME_PATTERN accepts (at most name_max_bytes bytes, default 64: the runtime bounds
+each answer's names tighter per prompt, decoding.object_names; NAMED_KINDS are the kinds with
+names).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 from llara_edge.decoding.bytefsm import ALL_BYTES, ByteSet, Node, alt, chars, lit, opt, rep, seq
 from llara_edge.errors import ConfigError
 from llara_edge.formats.llara import ANONYMOUS_OBJECT, VERBS, check_name
-from llara_edge.formats.llarva import ACTION_PREFIX, TRACE_PREFIX
+from llara_edge.formats.llarva import ACTION_PREFIX, TRAJECTORY_SEP
 
 DIGIT = chars("0123456789")
 NONZERO = chars("123456789")
@@ -65,7 +68,7 @@ class GrammarSpec:
     int_digits: int = 1  # LLARVA values: |v| < 10 ** int_digits
     decimals: int = 4
     trace_max: int = 999
-    trace_points: tuple[int, int] = (1, 16)
+    trace_points: tuple[int, int | None] = (0, None)  # find_tj writes 0..59 points
 
     def __post_init__(self) -> None:
         if self.kind not in GRAMMARS:
@@ -89,8 +92,10 @@ class GrammarSpec:
             raise ConfigError(f"first_point_spaces must be within (1, 2): "
                               f"{self.first_point_spaces!r}")
         lo, hi = self.trace_points
-        if not 1 <= lo <= hi:
-            raise ConfigError(f"trace_points must be 1 <= lo <= hi, got {self.trace_points}")
+        hi_ok = hi is None or (isinstance(hi, int) and hi >= max(lo, 1))
+        if not (isinstance(lo, int) and lo >= 0 and hi_ok):
+            raise ConfigError(f"trace_points must be (lo >= 0, hi >= max(lo, 1) or None), got "
+                              f"{self.trace_points}")
 
 
 def uint_range(lo: int, hi: int) -> Node:
@@ -212,8 +217,11 @@ def _llarva_trace(spec: GrammarSpec) -> Node:
     coord = uint_range(0, spec.trace_max)
     point = seq(lit("["), coord, lit(", "), coord, lit("]"))
     lo, hi = spec.trace_points
-    points = seq(point, rep(seq(lit(", "), point), lo - 1, hi - 1))
-    return seq(lit(" " + TRACE_PREFIX + "["), points, lit("] "), _llarva_action(spec))
+    more = rep(seq(lit(", "), point), max(lo, 1) - 1, None if hi is None else hi - 1)
+    points = seq(point, more)
+    if lo == 0:
+        points = opt(points)
+    return seq(lit(" "), _llarva_action(spec), lit(TRAJECTORY_SEP + "["), points, lit("]"))
 
 
 # the kinds whose answers write object names ("<p>NAME</p>")

@@ -73,8 +73,9 @@ class PromptInput:
     poses        joint poses seen in this episode, oldest first, the current one last; each
                  holds at least the format's n_joints values (LLARVA's proprio history)
     robot        the robot's name as a prompt states it (LLARVA)
-    variant      the format's own prompt variant (LLARVA: "action" | "trace"; LLaRA: how a
-                 scene block ends, formats.llara.PROMPT_VARIANTS); None: default
+    variant      the format's own prompt variant (LLARVA: "train" | "eval" | "trace" |
+                 "trace_agent", formats.llarva.PROMPTS; LLaRA: how a scene block ends,
+                 formats.llara.PROMPT_VARIANTS); None: the format's default
     """
 
     instruction: str

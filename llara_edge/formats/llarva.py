@@ -1,26 +1,28 @@
 """LLARVA text formats: structured joint-control prompt, answers, strict parser.
 
-Contract (FORMATS.md §3), byte for byte as LLARVA's RLBench agent writes them:
+Contract (docs/formats.md "LLARVA"): byte for byte as Dantong88/LLARVA (commit 6d41f57)
+writes them. The user text is `<image>\\n` + one of PROMPTS, by prompt variant:
 
-    <image>
-    You are a Franka robot using the joint control. The task is "...", and the previous five
-    (including current) steps is [[...], ...], can you predict action of the next 1 step?
+- "train" (the default; sim/data/generate_vision-action-tuning_anns.py:19, the RLBench
+  training annotations): `You are a Franka robot using the joint control. The task is "...",
+  and the previous five (including current) steps are [[...], ...]. Can you predict action of
+  the next 1 step?`
+- "eval" (sim/agents/llarva_bc/llarva_agent.py:98, what the released agent sends): `... steps
+  is [[...], ...], can you predict action of the next 1 step?`
+- "trace" (the pre-release builder Dantong88/LLaRVA_new process_dataset/large_scale_training/
+  new_action_version/rtx_with_trace.py:68): the "eval" text with its final "?" replaced by
+  ` and the trajectories of the end effector?`
+- "trace_agent" (llarva_agent.py:95, a branch the release never runs): `You are a Franka using
+  the joint control. ... steps are [[...], ...]. Can you predict the 2D visual trace of the end
+  effector and the action of the next 1 step?`
 
-and with the visual-trace question (note: "a Franka using", "are [...]. Can you ..."):
-
-    ... The task is "...", and the previous five (including current) steps are [[...], ...].
-    Can you predict the 2D visual trace of the end effector and the action of the next 1 step?
-
-The history is Python's `str()` of a list of lists: it starts as integer zeros (`[0, 0, ...]`),
-then each pushed pose is `np.round(pose, 4).tolist()` (Python float repr: "0.0123", "0.5",
-"-0.0"). Answers: "The next action step: [a1, ..., an, gripper]" (values rounded to 4
-decimals the same way) and, with a trace, "The 2-D visual trace: [[x, y], ...] " before it.
-The number of joints is a parameter everywhere (5 for the sim arm, 7 for Franka).
-
-Sources (Dantong88/LLARVA): `sim/agents/llarva_bc/llarva_agent.py` (LLaRVAAgent.reset / act:
-prompts, history buffer, answer regexes, 7 values -> gripper 1.0),
-`sim/data/generate_vision-action-tuning_anns.py` (training prompt variant, answer text). The
-trace answer layout is not in LLARVA's code; it follows FORMATS.md §3.
+The history is Python's `str()` of a list of lists: integer zero rows (`[0, 0, ...]`, written
+"0"), then each pushed pose as `np.round(pose, 4).tolist()` (Python float repr: "0.0123",
+"-0.5", "-0.0"; never an exponent below 1e6), the current pose last. Answer (training
+annotations line 20): `The next action step: [v1, ..., vn, gripper]` with the values written
+the same way; the trace variants add `. The trajectory: [[x, y], ...]` after it (rtx_with_trace
+.py:71; integer pixels, `thin_trace` = that builder's find_tj stride). The number of joints is a
+parameter (LLARVA: 7, Franka; the simulator's arm: 5).
 """
 
 from __future__ import annotations
@@ -36,27 +38,28 @@ from llara_edge.actions import JointStepAction
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats.templates import IMAGE_TOKEN, check_image_tag
 
-# llarva_agent.py LLaRVAAgent.act: `qs = '...'.format(robot_type, control_type, instruction,
-# prev_actions_buffer, pred_num_step)`; the trace text hard-codes "next 1 step" there.
+_EVAL = ('You are a {robot} robot using the {control}. The task is "{task}", and the previous '
+         "{count} (including current) steps is {history}, can you predict action of the next "
+         "{steps} step")
 PROMPTS: dict[str, str] = {
-    "action": 'You are a {robot} robot using the {control}. The task is "{task}", and the '
-    "previous {count} (including current) steps is {history}, can you predict action of the "
-    "next {steps} step?",
-    "trace": 'You are a {robot} using the {control}. The task is "{task}", and the previous '
-    "{count} (including current) steps are {history}. Can you predict the 2D visual trace of "
-    "the end effector and the action of the next {steps} step?",
-    # generate_vision-action-tuning_anns.py get_curr_dict: the wording the RLBench training
-    # annotations use (differs from the agent's "action" text above).
-    "action_train": 'You are a {robot} robot using the {control}. The task is "{task}", and '
-    "the previous {count} (including current) steps are {history}. Can you predict action of "
-    "the next {steps} step?",
+    "train": 'You are a {robot} robot using the {control}. The task is "{task}", and the '
+    "previous {count} (including current) steps are {history}. Can you predict action of the "
+    "next 1 step?",
+    "eval": _EVAL + "?",
+    "trace": _EVAL + " and the trajectories of the end effector?",
+    "trace_agent": 'You are a {robot} using the {control}. The task is "{task}", and the '
+    "previous {count} (including current) steps are {history}. Can you predict the 2D visual "
+    "trace of the end effector and the action of the next 1 step?",
 }
+DEFAULT_VARIANT = "train"  # what the released RLBench checkpoint was trained on
+TRACE_VARIANTS = frozenset({"trace", "trace_agent"})  # the answer carries the trajectory
 _COUNT_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
-ACTION_PREFIX = "The next action step: "  # generate_vision-action-tuning_anns.py
-TRACE_PREFIX = "The 2-D visual trace: "  # FORMATS.md §3
+ACTION_PREFIX = "The next action step: "  # generate_vision-action-tuning_anns.py:20
+TRAJECTORY_SEP = ". The trajectory: "  # LLaRVA_new rtx_with_trace.py:71
 DECIMALS = 4
 MAX_ABS_VALUE = 1e6  # keeps Python's float repr in plain decimals (no "1e+16")
+TRACE_TARGET_POINTS = 30  # find_tj: dp_ratio = 30 / len(trajectory)
 
 
 def _rounded(values: Sequence[float], what: str) -> list[float]:
@@ -66,13 +69,13 @@ def _rounded(values: Sequence[float], what: str) -> list[float]:
         raise ConfigError(f"{what} must be numbers, got {values!r}") from err
     if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(np.abs(arr) >= MAX_ABS_VALUE):
         raise ConfigError(f"{what} must be a flat list of finite numbers below 1e6: {values!r}")
-    return np.round(arr, DECIMALS).tolist()  # exactly the agent's np.round(x, 4).tolist()
+    return np.round(arr, DECIMALS).tolist()  # exactly LLARVA's np.round(x, 4).tolist()
 
 
 class ProprioHistory:
     """The agent's `prev_actions_buffer`: the last `length` poses, oldest first.
 
-    Starts as `length` rows of integer zeros (written "0", not "0.0", as in the agent).
+    Starts as `length` rows of integer zeros (written "0", not "0.0", as in LLARVA).
     """
 
     def __init__(self, n_joints: int, length: int = 5):
@@ -91,31 +94,39 @@ class ProprioHistory:
         self.rows = [*self.rows[1:], row]
 
     def text(self) -> str:
-        """Python's str() of the list of rows, as the agent formats it into the prompt."""
+        """Python's str() of the list of rows, as LLARVA formats it into the prompt."""
         return str(self.rows)
 
 
 @dataclass(frozen=True)
 class LlarvaPrompt:
-    """LLARVA user prompt settings; `variant` is a key of PROMPTS ("trace" asks for one)."""
+    """LLARVA user prompt settings; `variant` is a key of PROMPTS (module docstring)."""
 
     task: str
     robot: str = "Franka"
     control: str = "joint control"
     pred_steps: int = 1
-    variant: str = "action"
+    variant: str = DEFAULT_VARIANT
     image_tag: str = IMAGE_TOKEN
 
     def __post_init__(self) -> None:
         if self.variant not in PROMPTS:
-            raise ConfigError(f"variant must be one of {sorted(PROMPTS)}, got {self.variant!r}")
+            raise ConfigError(f"LLARVA prompt variant must be one of {sorted(PROMPTS)}, got "
+                              f"{self.variant!r}")
         for name in ("task", "robot", "control"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value or "\n" in value:
                 raise ConfigError(f"{name} must be a non-empty single line, got {value!r}")
         if not isinstance(self.pred_steps, int) or self.pred_steps < 1:
             raise ConfigError(f"pred_steps must be an int >= 1, got {self.pred_steps!r}")
+        if self.pred_steps != 1 and "{steps}" not in PROMPTS[self.variant]:
+            raise ConfigError(f"LLARVA's {self.variant!r} text asks for the next 1 step "
+                              f"(hard-coded there), got pred_steps={self.pred_steps}")
         check_image_tag(self.image_tag)
+
+    @property
+    def asks_trace(self) -> bool:
+        return self.variant in TRACE_VARIANTS
 
     def render(self, history: ProprioHistory) -> str:
         """`<image>\\n` + the question with the history buffer's current content."""
@@ -130,8 +141,18 @@ class LlarvaPrompt:
         return f"{self.image_tag}\n{text}"
 
 
+def thin_trace(points: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """find_tj's thinning (rtx_with_trace.py:25-35): every point while there are fewer than
+    60, else every floor(len / 30)-th from the first (30..59 points)."""
+    pts = tuple(points)
+    if not pts:
+        return ()
+    stride = math.floor(1 / (TRACE_TARGET_POINTS / len(pts)))  # the source's float steps
+    return pts if stride <= 1 else pts[::stride]
+
+
 def format_llarva_answer(action: JointStepAction, n_joints: int) -> str:
-    """`[TRACE_PREFIX [[x, y], ...] ]ACTION_PREFIX [j1, ..., jn, gripper]`."""
+    """`The next action step: [j1, ..., jn, gripper][. The trajectory: [[x, y], ...]]`."""
     if not isinstance(action, JointStepAction):
         raise ConfigError(f"expected a JointStepAction, got {type(action).__name__}")
     if len(action.joints) != n_joints:
@@ -140,7 +161,7 @@ def format_llarva_answer(action: JointStepAction, n_joints: int) -> str:
     if action.trace is None:
         return text
     trace = [[_trace_int(x), _trace_int(y)] for x, y in action.trace]
-    return f"{TRACE_PREFIX}{trace} {text}"
+    return f"{text}{TRAJECTORY_SEP}{trace}"
 
 
 def _trace_int(v: object) -> int:
@@ -150,8 +171,8 @@ def _trace_int(v: object) -> int:
 
 
 _ANSWER_RE = re.compile(
-    rf"(?:{re.escape(TRACE_PREFIX)}\[(?P<trace>[^\n]*?)\] )?{re.escape(ACTION_PREFIX)}"
-    r"\[(?P<values>[^\[\]\n]*)\]"
+    rf"{re.escape(ACTION_PREFIX)}\[(?P<values>[^\[\]\n]*)\]"
+    rf"(?:{re.escape(TRAJECTORY_SEP)}\[(?P<trace>[^\n]*)\])?"
 )
 _TRACE_RE = re.compile(r"(?:\[\d+, \d+\](?:, \[\d+, \d+\])*)?")
 _TRACE_POINT_RE = re.compile(r"\[(\d+), (\d+)\]")
@@ -165,7 +186,7 @@ def _parse_values(field: str, n_joints: int, text: str) -> tuple[list[float], fl
         raise ParseError("bad_number", f"action values {field[:80]!r}", text)
     values = [float(p) for p in parts]
     if len(values) == n_joints:
-        values.append(1.0)  # llarva_agent.py: 7 numbers -> gripper 1.0 (open)
+        values.append(1.0)  # llarva_agent.py:147-148: 7 numbers -> gripper 1.0 (open)
     if len(values) != n_joints + 1:
         raise ParseError("wrong_count", f"{len(parts)} values for {n_joints} joints", text)
     if not all(math.isfinite(v) for v in values) or not 0.0 <= values[-1] <= 1.0:
@@ -175,25 +196,24 @@ def _parse_values(field: str, n_joints: int, text: str) -> tuple[list[float], fl
 
 def _parse_trace(field: str, text: str) -> tuple[tuple[int, int], ...]:
     if not _TRACE_RE.fullmatch(field):
-        raise ParseError("bad_trace", f"trace {field[:80]!r} is not [[x, y], ...]", text)
+        raise ParseError("bad_trace", f"trajectory {field[:80]!r} is not [[x, y], ...]", text)
     points = _TRACE_POINT_RE.findall(field)
     if not all(_TRACE_INT_RE.fullmatch(v) for point in points for v in point):
-        raise ParseError("bad_number", "trace coordinates must be plain ints < 1e6", text)
+        raise ParseError("bad_number", "trajectory coordinates must be plain ints < 1e6", text)
     return tuple((int(x), int(y)) for x, y in points)
 
 
 def parse_llarva_answer(text: str, n_joints: int) -> JointStepAction:
-    """Strict parse of an answer with or without trace; ParseError (only) on anything else.
-
-    Accepts n_joints values (gripper then 1.0, as the agent does) or n_joints + 1.
-    Reason tags: empty, too_long, malformed, truncated, bad_number, bad_trace,
+    """Strict parse of an answer with or without its trajectory; ParseError (only) on
+    anything else. Accepts n_joints values (gripper then 1.0, as the agent does) or
+    n_joints + 1. Reason tags: empty, too_long, malformed, truncated, bad_number, bad_trace,
     wrong_count, out_of_range.
     """
     if not isinstance(n_joints, int) or n_joints < 1:
         raise ConfigError(f"n_joints must be an int >= 1, got {n_joints!r}")
     if not isinstance(text, str) or len(text) > 65536:
         raise ParseError("too_long" if isinstance(text, str) else "malformed", "bad input", "")
-    text = text.strip()
+    text = text.strip()  # llarva_agent.py:137: batch_decode(...)[0].strip()
     if not text:
         raise ParseError("empty", "no text", text)
     m = _ANSWER_RE.fullmatch(text)
@@ -205,17 +225,23 @@ def parse_llarva_answer(text: str, n_joints: int) -> JointStepAction:
     return JointStepAction(joints=tuple(joints), gripper=gripper, trace=trace)
 
 
-# llarva_agent.py act (trace branch): the source's own reading, used as a test oracle.
-LLARVA_ACTION_RE = re.compile(r"The next action step: \[([^\]]+)\]")
+# llarva_agent.py:142,176-179: the parser the released agent runs (with_visual_trace False).
+LLARVA_FIRST_LIST_RE = re.compile(r"\[(.*?)\]")
+_LLARVA_CLEAN_RE = re.compile(r"[^0-9\-.]")
 
 
-def parse_llarva_like_source(text: str) -> list[float] | None:
-    """Values LLARVA's agent would read (`re.search` + split(", ") + float); None where it
-    finds nothing or would raise. Never raises."""
-    m = LLARVA_ACTION_RE.search(text)
+def parse_llarva_like_source(text: str, n_joints: int = 7) -> list[float] | None:
+    """The values LLARVA's agent reads from `text` (a test oracle): the first `[...]`
+    anywhere, split on ",", every character but `0-9 - .` dropped, gripper 1.0 appended to
+    exactly `n_joints` values (the agent's hard-coded 7), `float()` each. None where the agent
+    finds no list or would raise. Never raises."""
+    m = LLARVA_FIRST_LIST_RE.search(text)
     if not m:
         return None
+    numbers: list[str | float] = [_LLARVA_CLEAN_RE.sub("", x) for x in m.group(1).split(",")]
+    if len(numbers) == n_joints:
+        numbers.append(1.0)
     try:
-        return [float(x) for x in m.group(1).split(", ")]
+        return [float(x) for x in numbers]
     except ValueError:
         return None

@@ -1,10 +1,11 @@
-"""The "llarva" policy format: LLARVA's joint control (FORMATS.md §3).
+"""The "llarva" policy format: LLARVA's joint control (docs/formats.md "LLARVA").
 
 Prompt: `formats.llarva.LlarvaPrompt` with the proprio history of the episode's last poses
-(the instruction without its final "."; variant "action", or "trace" to ask for the 2-D
-visual trace), answer "[The 2-D visual trace: [[x, y], ...] ]The next action step: [j1, ...,
-jn, gripper]" parsed to a JointStepAction of `n_joints` joints. Grammar kinds: "llarva",
-"llarva_trace"; no step header.
+(the instruction without its final "."), in the prompt variant `PromptInput.variant`: None is
+DEFAULT_VARIANT "train" (LLARVA's training annotations), "eval" the released agent's wording,
+"trace" / "trace_agent" ask for the trajectory. Answer "The next action step: [j1, ..., jn,
+gripper][. The trajectory: [[x, y], ...]]" parsed to a JointStepAction of `n_joints` joints.
+Grammar kinds: "llarva", "llarva_trace"; no step header.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from llara_edge.actions import JointStepAction
 from llara_edge.errors import ParseError
 from llara_edge.formats.base import POLICY_FORMATS, PolicyFormat, PromptInput
 from llara_edge.formats.llarva import (
+    DEFAULT_VARIANT,
     LlarvaPrompt,
     ProprioHistory,
     format_llarva_answer,
@@ -35,7 +37,7 @@ class LlarvaFormat(PolicyFormat):
         for pose in inp.poses[-len(history.rows):]:  # older poses have left the buffer
             history.push(np.asarray(pose)[: self.n_joints])
         return LlarvaPrompt(inp.instruction.rstrip("."), robot=inp.robot,
-                            variant=inp.variant or "action").render(history)
+                            variant=inp.variant or DEFAULT_VARIANT).render(history)
 
     def parse(self, text: str) -> JointStepAction:
         return parse_llarva_answer(text, self.n_joints)

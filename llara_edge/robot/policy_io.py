@@ -144,7 +144,9 @@ class Prompter(Protocol):
 @dataclass
 class TaskPrompter:
     """The prompt for a free-text task on a real robot, written by the policy format `format`
-    (llara: inBC, no object boxes; llarva: the proprio history of the episode's poses)."""
+    (llara: inBC, no object boxes; llarva: the proprio history of the episode's poses) in its
+    prompt variant `variant` (None: the format's default; LLARVA: formats.llarva.PROMPTS, the
+    one the checkpoint was trained on)."""
 
     task: str
     format: str = "llara"

@@ -5,7 +5,7 @@ Output directory (written atomically: built under a temporary sibling, then rena
     images/{family}_{level}_{seed}_{step}.png   the frame the policy sees at that step
     llara.json    LLaRA samples: inBC, D-inBC (object boxes inlined), auxiliary localisation
                   and detection; multi-step tasks carry the "You have finished:" history
-    llarva.json   LLARVA joint-step samples with the proprio history (and visual trace)
+    llarva.json   LLARVA joint-step samples with the proprio history (and the trajectory)
     meta.json     the config, the episode seeds, counts, the expert's success rate and
                   `answer_forms`: how many LLaRA action answers have each form
                   (formats.llara.ANSWER_FORMS: all "numbered", "Step k: ..."), which
@@ -44,6 +44,8 @@ from llara_edge.formats import (
     policy_format,
 )
 from llara_edge.formats.llara import ANSWER_FORMS, answer_form
+from llara_edge.formats.llarva import DEFAULT_VARIANT, TRACE_VARIANTS, thin_trace
+from llara_edge.formats.llarva import PROMPTS as LLARVA_PROMPTS
 from llara_edge.sim.camera import project_points
 from llara_edge.sim.config import SimConfig
 from llara_edge.sim.env import Observation, TabletopEnv
@@ -52,7 +54,6 @@ from llara_edge.sim.prompter import SIM_FORMATS, prompt_input
 from llara_edge.sim.tasks import LEVELS, TASK_FAMILIES
 
 TRAIN_SEED_BASE = 1_000_000  # evaluation uses seeds below this
-TRACE_POINTS = 8  # future end-effector points in a LLARVA visual trace
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,10 @@ class DatagenConfig:
     aux: bool = True  # localisation + detection samples on every LLaRA frame
     paraphrase_prob: float = 0.5  # else no instruction line (as LLaRA's training data)
     robot: str = "SO-101"
-    trace_prob: float = 0.5  # share of LLARVA samples asking for the visual trace
+    trace_prob: float = 0.5  # share of LLARVA samples asking for the trajectory
+    llarva_prompt: str = DEFAULT_VARIANT  # LLARVA prompt variant of the other samples
+    llarva_trace_prompt: str = "trace"  # ... of those asking for the trajectory
+    pose_noise: float = 0.01  # N(0, sd) radians on each history pose, as LLARVA's builder
 
     def __post_init__(self) -> None:
         unknown = set(self.families) - set(TASK_FAMILIES) or set(self.levels) - set(LEVELS)
@@ -81,6 +85,14 @@ class DatagenConfig:
             raise ConfigError(f"llara_variants must be from inbc, dinbc: {self.llara_variants}")
         if not (0 <= self.paraphrase_prob <= 1 and 0 <= self.trace_prob <= 1):
             raise ConfigError("probabilities must be in [0, 1]")
+        plain = sorted(set(LLARVA_PROMPTS) - TRACE_VARIANTS)
+        if self.llarva_prompt not in plain:
+            raise ConfigError(f"llarva_prompt must be one of {plain}, got {self.llarva_prompt!r}")
+        if self.llarva_trace_prompt not in TRACE_VARIANTS:
+            raise ConfigError(f"llarva_trace_prompt must be one of {sorted(TRACE_VARIANTS)}, "
+                              f"got {self.llarva_trace_prompt!r}")
+        if not 0 <= self.pose_noise < 1:
+            raise ConfigError(f"pose_noise must be in [0, 1) rad, got {self.pose_noise!r}")
 
     def episode_seeds(self) -> list[int]:
         return [TRAIN_SEED_BASE + self.seed * 100_000 + k for k in range(self.episodes)]
@@ -133,29 +145,38 @@ def _llara_samples(rng: np.random.Generator, cfg: DatagenConfig, env: TabletopEn
                   task="detection", **meta)
 
 
-def _trace(env: TabletopEnv, future: list[JointStepAction]) -> tuple[tuple[int, int], ...]:
-    """Pixels of the tool tip over the next actions (at most TRACE_POINTS, evenly spaced)."""
-    idx = np.unique(np.linspace(0, len(future) - 1, min(TRACE_POINTS, len(future))).round())
-    tips = np.array([env.kin.fk(np.asarray(future[int(i)].joints))[:3, 3] for i in idx])
+def _trace(env: TabletopEnv, poses: list[np.ndarray]) -> tuple[tuple[int, int], ...]:
+    """Pixels of the tool tip at `poses` (the current pose, then every later one to the end of
+    the episode), thinned as LLARVA's find_tj (formats.llarva.thin_trace)."""
+    tips = np.array([env.kin.fk(np.asarray(q))[:3, 3] for q in poses])
     px = project_points(env.intrinsics, env.T_base_cam, tips)
     w, h = env.intrinsics.width - 1, env.intrinsics.height - 1
-    return tuple((int(np.clip(round(u), 0, w)), int(np.clip(round(v), 0, h))) for u, v in px)
+    return thin_trace([(int(np.clip(round(u), 0, w)), int(np.clip(round(v), 0, h)))
+                       for u, v in px])
 
 
 def _llarva_samples(rng: np.random.Generator, cfg: DatagenConfig, env: TabletopEnv,
                     steps: list[tuple[str, np.ndarray, JointStepAction]]) -> Iterator[dict]:
     """One sample per control step (the joint format's prompt and answer): the proprio
-    history up to it, the next joint target (with the visual trace when asked for)."""
+    history up to it (each pose with LLARVA's noise, drawn once), the next joint target (and
+    the tool tip's trajectory from now to the episode's end when asked for)."""
     task = env.task
     fmt = policy_format(SIM_FORMATS["joint"])
-    for t, (image, _, action) in enumerate(steps):
-        variant = "trace" if rng.random() < cfg.trace_prob else "action"
-        trace = _trace(env, [a for _, _, a in steps[t:]]) if variant == "trace" else None
+    poses = [q for _, q, _ in steps]
+    unit = [rng.standard_normal(q.shape) for q in poses]  # drawn at any pose_noise: the
+    if cfg.pose_noise > 0:                                # other draws stay where they were
+        poses = [q + cfg.pose_noise * z for q, z in zip(poses, unit, strict=True)]
+    for t, (image, q, action) in enumerate(steps):
+        traced = rng.random() < cfg.trace_prob
+        variant = cfg.llarva_trace_prompt if traced else cfg.llarva_prompt
+        path = [q[: len(action.joints)], *(np.asarray(a.joints) for _, _, a in steps[t:])]
+        trace = _trace(env, path) if traced else None
         target = JointStepAction(action.joints, action.gripper, trace)
-        prompt = fmt.prompt(PromptInput(task.instruction, poses=[q for _, q, _ in steps[:t + 1]],
-                                        robot=cfg.robot, variant=variant))
+        prompt = fmt.prompt(PromptInput(task.instruction, poses=poses[: t + 1], robot=cfg.robot,
+                                        variant=variant))
         yield _record(f"{image}:llarva", image, prompt, fmt.answer(target, prompt),
-                      task=f"llarva_{variant}", family=task.family, level=task.level,
+                      task="llarva_trace" if traced else "llarva_action",
+                      prompt_variant=variant, family=task.family, level=task.level,
                       seed=task.seed, step=t)
 
 

@@ -9,7 +9,9 @@ prompt the data generator writes: the instruction with the oracle boxes of the o
 names (D-inBC; inBC with `describe=False`), no paraphrase line, and "You have finished: ..."
 with the steps this agent already returned in the episode; the first step of the answer is
 the action. Joint-control tasks (reach, llarva) get the prompt with the episode's proprio
-history (`llarva_variant` "trace" asks for the visual trace, which the agent drops). A
+history in the prompt variant `llarva_variant` (None: the format's default, LLARVA's "train",
+as the data generator writes by default; "trace" asks for the trajectory, which the agent
+drops). A
 malformed answer raises ParseError, which the rollout counts as a spent step. The policy can
 be any backend (torch reference now, engines later).
 """
@@ -25,6 +27,7 @@ import numpy as np
 from llara_edge.actions import JointStepAction, PickPlaceAction
 from llara_edge.errors import ConfigError
 from llara_edge.formats import policy_format
+from llara_edge.formats.llarva import PROMPTS as LLARVA_PROMPTS
 from llara_edge.sim.env import Observation, TabletopEnv
 from llara_edge.sim.prompter import SIM_FORMATS, prompt_input
 
@@ -40,12 +43,13 @@ class AgentConfig:
 
     describe: bool = True  # D-inBC (oracle boxes inlined) vs inBC
     robot: str = "SO-101"  # LLARVA robot name (the data generator's default)
-    llarva_variant: str = "action"
+    llarva_variant: str | None = None  # formats.llarva.PROMPTS key; None: the default
     formats: Mapping[str, str] = field(default_factory=lambda: dict(SIM_FORMATS))
 
     def __post_init__(self) -> None:
-        if self.llarva_variant not in ("action", "trace"):
-            raise ConfigError(f"llarva_variant must be action or trace: {self.llarva_variant!r}")
+        if self.llarva_variant is not None and self.llarva_variant not in LLARVA_PROMPTS:
+            raise ConfigError(f"llarva_variant must be None or one of {sorted(LLARVA_PROMPTS)}, "
+                              f"got {self.llarva_variant!r}")
         for name in self.formats.values():
             policy_format(name)  # ConfigError naming the known formats
 

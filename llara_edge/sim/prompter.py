@@ -9,7 +9,9 @@
 - `SimPrompter(env, describe=True, variants={})` is a `llara_edge.robot.policy_io.Prompter`
   for a simulator episode: the format of the current task's control writes the prompt from
   the episode's poses and executed steps, as `llara_edge.sim.policy_agent`, in the prompt
-  variant `variants` gives that format (a runtime artifact's recorded one; default none).
+  variant `variants` gives that format (a runtime artifact's recorded one, or e.g.
+  {"llarva": "eval"}; None: the format's default, LLARVA's "train", which the data generator
+  writes by default).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class SimPrompter:
 
     def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
         self._poses.append(np.asarray(q))
+        joint = self.env.task.control == "joint"
         inp = prompt_input(self.env, self.describe, history=list(history), poses=self._poses,
                            robot=self.robot, variant=self.variants.get(self.format))
         return policy_format(self.format).prompt(inp)
