@@ -55,7 +55,6 @@ class SimPrompter:
 
     def __call__(self, q: np.ndarray, history: Sequence[PickPlaceAction]) -> str:
         self._poses.append(np.asarray(q))
-        joint = self.env.task.control == "joint"
         inp = prompt_input(self.env, self.describe, history=list(history), poses=self._poses,
                            robot=self.robot, variant=self.variants.get(self.format))
         return policy_format(self.format).prompt(inp)
