@@ -29,6 +29,7 @@ SCANNED = ("llara_edge", "export", "benchmarks")
 RAW_CALL = re.compile(r"\b(lc|llama_cpp)\.llama_(?!chat_format\b)|\bmtmd_cpp\.")
 # llama-cpp-python's own high-level layer, which the stock-handler baseline benchmarks
 HIGH_LEVEL = {("llama_cpp", "Llama"), ("llama_cpp", "LlamaGrammar"),
+              ("llama_cpp", "LogitsProcessorList"),  # the 7B-shaped mode's teacher hook
               ("llama_cpp.llama_chat_format", "Llava15ChatHandler")}
 FRAME = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
 
