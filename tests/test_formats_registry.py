@@ -20,6 +20,7 @@ from llara_edge.formats import (
     format_for_grammar,
     format_history,
     format_llarva_answer,
+    parse_llara_first_step,
     policy_format,
 )
 
@@ -50,6 +51,15 @@ def test_a_format_from_another_distribution_comes_through_the_entry_point(monkey
     class PluginFormat(PolicyFormat):
         grammar_kind = "llara_sweep"
         grammar_kinds = ("llara_sweep",)
+
+        def prompt(self, inp):
+            return f"<image>\n{inp.instruction}"
+
+        def parse(self, text):
+            return parse_llara_first_step(text)
+
+        def answer(self, action, user_text):
+            return format_answer([action])
 
     class EntryPoint:
         name, group = "plugin-format", "llara_edge.formats"

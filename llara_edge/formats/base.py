@@ -36,6 +36,7 @@ decoding.answer_grammars.GRAMMARS: a format names them, the runtime compiles the
 from __future__ import annotations
 
 import pkgutil
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,7 @@ class PromptInput:
     variant: str | None = None
 
 
-class PolicyFormat:
+class PolicyFormat(ABC):
     """Base of the policy formats (module contract); subclasses fill the class attributes
     and prompt / parse / answer."""
 
@@ -124,14 +125,17 @@ class PolicyFormat:
         """The object names `user_text` mentions, which answers may name (none by default)."""
         return ()
 
+    @abstractmethod
     def prompt(self, inp: PromptInput) -> str:
-        raise NotImplementedError
+        """The user text (with its image tag) the policy is asked."""
 
+    @abstractmethod
     def parse(self, text: str) -> Action:
-        raise NotImplementedError
+        """The typed action of an answer (ParseError naming why not)."""
 
+    @abstractmethod
     def answer(self, action: Action, user_text: str) -> str:
-        raise NotImplementedError
+        """The answer text this format's checkpoints write for `action` (oracle, datagen)."""
 
     def check(self, action: Action) -> Action:
         """`action` if it is one this format's answers carry, else ParseError ("wrong_action":
