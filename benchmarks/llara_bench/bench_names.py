@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from llara_bench.bench_grammar_vocab import default_vocab
-from llara_bench.bench_passes_real import DraftTeacher
+from llara_bench.bench_passes_real import DraftTeacher, near, random_box
 from llara_edge.actions import PickPlaceAction
 from llara_edge.decoding.answer_views import AnswerViews
 from llara_edge.decoding.constrained_decode import Lookahead, decode_constrained
@@ -52,22 +52,11 @@ SHAPES = ("block", "bowl", "pan", "letter M", "L-shaped block", "pentagon", "hea
 SPREADS = {"at centres": 0.0, "off centres": 0.02}
 
 
-def _box(rng, size=(0.05, 0.12)) -> tuple[float, float, float, float]:
-    cx, cy = (round(float(v), 3) for v in rng.uniform(0.1, 0.9, 2))
-    w, h = (round(float(v), 3) for v in rng.uniform(*size, 2))
-    return cx, cy, w, h
-
-
-def _near(rng, point, spread: float) -> tuple[float, float]:
-    return tuple(round(float(np.clip(v + rng.uniform(-spread, spread), 0, 1)), 3)
-                 for v in point)
-
-
 def episode(rng: np.random.Generator, spread: float) -> tuple[str, str]:
     """(user text, answer) of one D-inBC step whose answer names the dragged object."""
     textures = [str(t) for t in rng.choice(TEXTURES, 4, replace=False)]
     names = [f"{t} {rng.choice(SHAPES)}" for t in textures]
-    dragged, base = _box(rng), _box(rng, (0.12, 0.25))
+    dragged, base = random_box(rng, (0.05, 0.12)), random_box(rng, (0.12, 0.25))
     family = int(rng.integers(3))
     if family == 0:
         prompt = LlaraPrompt("Put the {dragged} into the {base}.", assets={
@@ -76,14 +65,15 @@ def episode(rng: np.random.Generator, spread: float) -> tuple[str, str]:
         prompt = LlaraPrompt("Rotate the {dragged} 120 degrees.",
                              assets={"dragged": ObjectRef(names[0], dragged)})
     else:
-        scene = [(names[0], dragged)] + [(n, _box(rng)) for n in names[2:2 + rng.integers(1, 3)]]
+        scene = [(names[0], dragged)] + [(n, random_box(rng, (0.05, 0.12)))
+                                  for n in names[2:2 + rng.integers(1, 3)]]
         order = rng.permutation(len(scene))
         prompt = LlaraPrompt(f"Put the {textures[0]} object in {{scene}} into the "
                              f"{textures[1]} object.",
                              assets={"scene": SceneRef(tuple(scene[i] for i in order))})
-    pick = _near(rng, dragged[:2], spread) if spread else dragged[:2]
+    pick = near(rng, dragged[:2], spread) if spread else dragged[:2]
     place = pick if family == 1 else base[:2]
-    place = _near(rng, place, 3 * spread) if spread else place
+    place = near(rng, place, 3 * spread) if spread else place
     action = PickPlaceAction(pick, place, 120 if family == 1 else 0, object_name=names[0])
     return prompt.render(), format_answer([action], first_point_spaces=2)
 

@@ -86,13 +86,14 @@ class DraftTeacher:
         del self.fed[len(self.fed) - n:]
 
 
-def _box(rng, w=(0.04, 0.12)) -> tuple[float, float, float, float]:
+def random_box(rng, w=(0.04, 0.12)) -> tuple[float, float, float, float]:
+    """A box (cx, cy, w, h) inside the image, sides drawn from `w`, 3 decimals."""
     cx, cy = (round(float(v), 3) for v in rng.uniform(0.1, 0.9, 2))
     bw, bh = (round(float(v), 3) for v in rng.uniform(*w, 2))
     return cx, cy, bw, bh
 
 
-def _near(rng, point, spread: float) -> tuple[float, float]:
+def near(rng, point, spread: float) -> tuple[float, float]:
     """`point` moved by up to `spread` per axis (a pick or place off the box centre)."""
     return tuple(round(float(np.clip(v + rng.uniform(-spread, spread), 0, 1)), 3)
                  for v in point)
@@ -104,7 +105,8 @@ def episode(rng: np.random.Generator, spread: float = 0.0) -> tuple[str, str]:
     names = [f"{c} {s}" for c, s in zip(rng.choice(COLORS, 3, replace=False),
                                         rng.choice(SHAPES, 3, replace=False), strict=True)]
     template = str(rng.choice(TEMPLATES))
-    boxes = {"dragged": _box(rng), "base": _box(rng, (0.12, 0.25)), "other": _box(rng)}
+    boxes = {"dragged": random_box(rng), "base": random_box(rng, (0.12, 0.25)),
+             "other": random_box(rng)}
     assets = {k: ObjectRef(n, boxes[k]) for k, n in zip(("dragged", "base", "other"), names,
                                                         strict=True)
               if "{" + k + "}" in template}
@@ -112,11 +114,11 @@ def episode(rng: np.random.Generator, spread: float = 0.0) -> tuple[str, str]:
     prompt = LlaraPrompt(template.replace("{angle}", str(angle)), assets=assets,
                          paraphrase=int(rng.integers(0, 15)) if rng.random() < 0.5 else None)
     k = int(rng.integers(0, 5))
-    hist = [PickPlaceAction(_box(rng)[:2], _box(rng)[:2], 0) for _ in range(k)]
-    pick = _near(rng, boxes["dragged"][:2], spread) if spread else boxes["dragged"][:2]
+    hist = [PickPlaceAction(random_box(rng)[:2], random_box(rng)[:2], 0) for _ in range(k)]
+    pick = near(rng, boxes["dragged"][:2], spread) if spread else boxes["dragged"][:2]
     rotate = template.startswith("Rotate")
     place = pick if rotate else boxes["base"][:2]
-    place = _near(rng, place, 3 * spread) if spread else place
+    place = near(rng, place, 3 * spread) if spread else place
     action = PickPlaceAction(pick, place, angle if rotate else 0, object_name=names[0])
     answer = format_answer([action], first_step=k + 1, first_point_spaces=1 + int(rng.random()
                                                                                    < 0.5))

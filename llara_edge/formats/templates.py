@@ -108,6 +108,19 @@ IMAGE_TOKEN_INDEX = -200
 IMAGE_TAG_RE = re.compile(r"<image\d*?>")
 # llava/constants.py IMAGE_TOKEN_INDEX: the id an image tag becomes in the prompt's token ids
 IMAGE_TOKEN_INDEX = -200
+
+
+def image_token_ids(encode, prompt: str, bos_id: int | None) -> list[int]:
+    """LLaVA's tokenizer_image_token over `encode` (text -> ids, no BOS): [BOS] chunk0 -200
+    chunk1 -200 ... chunkN, each chunk between LLaRA's `<image\\d*?>` tags encoded on its own
+    (so each gets its own dummy prefix, as LLaVA's code does); bos_id None: no BOS. Every
+    tokenizer of the project (the runtime's GGUF one, the export's) builds prompts with it."""
+    ids = [] if bos_id is None else [bos_id]
+    for i, chunk in enumerate(IMAGE_TAG_RE.split(prompt)):
+        if i:
+            ids.append(IMAGE_TOKEN_INDEX)
+        ids.extend(encode(chunk))
+    return ids
 # What `image_tag` accepts as a whole (used to validate configs).
 _IMAGE_TAG_FULL = re.compile(r"<image(?:0|[1-9]\d{0,2})?>")
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from llara_edge.errors import ArtifactError
-from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN_INDEX
+from llara_edge.formats.templates import image_token_ids
 from llara_edge.models.gguf_vocab import (
     BYTE,
     CONTROL,
@@ -125,12 +125,7 @@ class GgufTokenizer:
 
     def tokenizer_image_token(self, prompt: str, add_bos: bool = True) -> list[int]:
         """LLaVA's tokenizer_image_token: [BOS] chunk0 -200 chunk1 -200 ... chunkN."""
-        ids = [self.bos_id] if add_bos else []
-        for i, chunk in enumerate(IMAGE_TAG_RE.split(prompt)):
-            if i:
-                ids.append(IMAGE_TOKEN_INDEX)
-            ids.extend(self.encode(chunk))
-        return ids
+        return image_token_ids(self.encode, prompt, self.bos_id if add_bos else None)
 
     def decode(self, ids: list[int]) -> str:
         """Text of `ids` with special and out-of-vocabulary (added) tokens skipped."""

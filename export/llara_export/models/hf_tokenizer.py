@@ -8,7 +8,8 @@ Contract:
     tok.bos_id, eos_id, unk_id, pad_id, vocab_size, model_file (the tokenizer.json)
     tok.vocab_entries() -> [(piece, score, gguf token type)]   # the GGUF vocabulary
     tok.piece_bytes(), tok.id_to_piece(i), tok.save(directory)
-    image_token_ids(tok, prompt), clean_up_spaces(text)   # shared with tokenizer.SpmTokenizer
+    clean_up_spaces(text)   # shared with tokenizer.SpmTokenizer
+    (prompt ids: llara_edge.formats.templates.image_token_ids, the runtime's own)
 
 transformers 5's `save_pretrained` writes a LLaMA tokenizer as tokenizer.json only (no
 tokenizer.model). Accepted is what llama.cpp's LLaMA (SPM) tokenizer reproduces: a BPE model
@@ -46,7 +47,7 @@ import shutil
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError
-from llara_edge.formats.templates import IMAGE_TAG_RE, IMAGE_TOKEN_INDEX
+from llara_edge.formats.templates import image_token_ids
 
 JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 SPACE = "▁"
@@ -67,17 +68,6 @@ def clean_up_spaces(text: str) -> str:
     return text
 
 
-
-
-def image_token_ids(tok, prompt: str, add_bos: bool = True) -> list[int]:
-    """LLaVA's tokenizer_image_token over `tok.encode`: [BOS] chunk0 -200 chunk1 ... chunkN,
-    each chunk between LLaRA's `<image\\d*?>` tags encoded on its own (export tokenizers)."""
-    ids = [tok.bos_id] if add_bos else []
-    for i, chunk in enumerate(IMAGE_TAG_RE.split(prompt)):
-        if i:
-            ids.append(IMAGE_TOKEN_INDEX)
-        ids.extend(tok.encode(chunk))
-    return ids
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -221,7 +211,7 @@ class HfTokenizer:
 
     def tokenizer_image_token(self, prompt: str, add_bos: bool = True) -> list[int]:
         """LLaVA's tokenizer_image_token: [BOS] chunk0 -200 chunk1 -200 ... chunkN."""
-        return image_token_ids(self, prompt, add_bos)
+        return image_token_ids(self.encode, prompt, self.bos_id if add_bos else None)
 
     def decode(self, ids: list[int]) -> str:
         """Text of `ids` with special and out-of-vocabulary (added) tokens skipped."""

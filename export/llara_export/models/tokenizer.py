@@ -36,11 +36,11 @@ import shutil
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError
+from llara_edge.formats.templates import image_token_ids
 from llara_export.models.hf_tokenizer import (
     JSON_FILES,
     HfTokenizer,
     clean_up_spaces,
-    image_token_ids,
 )
 
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json")
@@ -108,7 +108,7 @@ class SpmTokenizer:
 
     def tokenizer_image_token(self, prompt: str, add_bos: bool = True) -> list[int]:
         """LLaVA's tokenizer_image_token: [BOS] chunk0 -200 chunk1 -200 ... chunkN."""
-        return image_token_ids(self, prompt, add_bos)
+        return image_token_ids(self.encode, prompt, self.bos_id if add_bos else None)
 
     def decode(self, ids: list[int]) -> str:
         """Text of `ids` with special and out-of-vocabulary (added) tokens skipped."""
