@@ -1,13 +1,14 @@
 """Realistic LLaRA prompts and answers for the pass-count and 7B-shaped benchmarks (issue 27).
 
 Contract:
-    ep = vima_episode(rng, task=None, max_name_bytes=48) -> Episode
+    ep = vima_episode(rng, task=None, max_name_bytes=NAME_MAX_BYTES) -> Episode
         ep.task (VIMA task), ep.user_text (the D-inBC user prompt as LLaRA's eval writes it,
         "You have finished:" history included), ep.answer (every remaining step, one
         "Step k: ..." line each: what the released checkpoints write to </s>),
         ep.first_line (the step the runtime's grammar decodes), ep.actions, ep.history
         (steps already done), ep.name_in_prompt (the first line's <p>name</p> is in the prompt)
-    answer_for_prompt(user_text, rng, max_name_bytes=48) -> str   # one step, any D-inBC prompt
+    answer_for_prompt(user_text, rng, max_name_bytes=NAME_MAX_BYTES) -> str
+        # one step, any D-inBC prompt
     seeded_answer(user_text) -> str     # answer_for_prompt seeded by the text: same per prompt
 
 Episodes: a VIMA task drawn with the weights of LLaRA's released evaluation (its episodes per
@@ -21,7 +22,9 @@ answer_for_prompt applies the same rules to a prompt that boxes the objects wher
 copied; pick uniform over its box, place uniform over the last object's box (a free scene
 point with one object), rotation uniform over (-180, 180] (0 for the spatula), a "Rotate
 the X N degrees." task turns N in place.
-Answer names longer than `max_name_bytes` (the runtime grammar's bound) are redrawn.
+Answer names longer than `max_name_bytes` (default: the runtime grammar's compiled bound,
+decoding.answer_grammars.NAME_MAX_BYTES = 64) are redrawn; none is in practice (the longest
+generated name is 42 bytes).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from llara_bench.vima_tasks import (
     turn,
 )
 from llara_edge.actions import PickPlaceAction
+from llara_edge.decoding.answer_grammars import NAME_MAX_BYTES
 from llara_edge.formats import LlaraPrompt, format_answer, next_step_number
 from llara_edge.formats.llara import FORMAT_PROMPTS
 from llara_edge.formats.paraphrases import ACTION_PROMPTS
@@ -71,7 +75,7 @@ def _fits(steps, max_name_bytes: int) -> bool:
 
 
 def vima_episode(rng: np.random.Generator, task: str | None = None,
-                 max_name_bytes: int = 48) -> Episode:
+                 max_name_bytes: int = NAME_MAX_BYTES) -> Episode:
     """One query of LLaRA's VIMA evaluation: prompt, history and the remaining steps."""
     names = list(TASKS)
     weights = np.array([TASKS[n].weight for n in names], float)
@@ -99,7 +103,7 @@ def _in_box(rng: np.random.Generator, box: tuple[float, ...]) -> tuple[float, fl
 
 
 def answer_for_prompt(user_text: str, rng: np.random.Generator,
-                      max_name_bytes: int = 48) -> str:
+                      max_name_bytes: int = NAME_MAX_BYTES) -> str:
     """One realistic step for a D-inBC prompt whose boxes are where the objects stand."""
     task = user_text.split("<task>", 1)[-1].split("</task>", 1)[0]
     objs = [(m[0], tuple(float(v) for v in m[1:])) for m in _OBJ_RE.findall(task)]
@@ -121,7 +125,7 @@ def answer_for_prompt(user_text: str, rng: np.random.Generator,
                          first_point_spaces=SPACES)
 
 
-def seeded_answer(user_text: str, max_name_bytes: int = 48) -> str:
+def seeded_answer(user_text: str, max_name_bytes: int = NAME_MAX_BYTES) -> str:
     """answer_for_prompt with a generator seeded by the prompt (crc32): one answer per text."""
     rng = np.random.default_rng(zlib.crc32(user_text.encode("utf-8")))
     return answer_for_prompt(user_text, rng, max_name_bytes)
