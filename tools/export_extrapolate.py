@@ -1,7 +1,7 @@
 """Per-LLM-layer export costs from two or more exports of one shape at different depths.
 
-    python tools/export_extrapolate.py L1=export-L1.log L2=export-L2.log [--target 32]
-        [--clip-layers 4] [--markdown]
+    python tools/export_extrapolate.py 1=export-L1.log 2=export-L2.log [--target 32]
+        [--clip-layers 4]
 
 Each LOG is the stdout of `llara-edge export` (its last line is the JSON with "stages").
 Per stage, wall seconds and peak RSS are fitted as fixed + L x per_layer over the depths
