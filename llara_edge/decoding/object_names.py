@@ -33,10 +33,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from llara_edge.decoding.token_grammar import DONE, GrammarState, TokenGrammar
-from llara_edge.errors import ConfigError, ParseError
+from llara_edge.decoding.grammar_view import GrammarView
+from llara_edge.decoding.token_grammar import DONE, GrammarState
+from llara_edge.errors import ConfigError
 from llara_edge.formats.llara import NAME_FLOOR_BYTES, check_name
-from llara_kernels.masked_argmax import pack_mask
 
 _OPEN = b"<p>"
 
@@ -90,7 +90,7 @@ def _pieces(vocab, n_vocab: int) -> _Pieces:
     return _PIECES[key][1]
 
 
-class ObjectNames:
+class ObjectNames(GrammarView):
     """`inner` with answer names bounded at `max_bytes` and, with `names`, restricted to
     them (module contract)."""
 
@@ -107,13 +107,10 @@ class ObjectNames:
             raise ConfigError(f"object names of up to {max_bytes} bytes, but the grammar was "
                               f"compiled with names of up to {spec.name_max_bytes}: raise "
                               "RuntimeConfig.name_max_bytes")
-        self.inner, self.spec, self.vocab = inner, spec, inner.vocab
-        self.n_vocab, self.dfa = inner.n_vocab, inner.dfa
+        super().__init__(inner)
         self.max_bytes = max_bytes
         self.names = None if names is None else tuple(n.encode() for n in names)
         self._p = _pieces(self.vocab, self.n_vocab)
-        self._masks: dict[tuple, np.ndarray | None] = {}  # None: the inner mask as it is
-        self._bits: dict[tuple, np.ndarray] = {}
 
     # --- the rule ------------------------------------------------------------------------
     def _fits(self, name: bytes, closed: bool) -> bool:
@@ -171,7 +168,7 @@ class ObjectNames:
         mask[bad] = False
         return mask
 
-    def _key(self, state: GrammarState) -> tuple[tuple, bytes, bytes | None] | None:
+    def _find(self, state: GrammarState) -> tuple[tuple, bytes, bytes | None] | None:
         """(cache key, answer bytes, the open name or None); None after the answer. The
         mask depends on the name's length (bound) or bytes (names) inside a name, on whether
         the text ends inside "<p>" outside one."""
@@ -183,57 +180,19 @@ class ObjectNames:
             return (state.dfa, False, text[-2:]), text, None
         return (state.dfa, True, name if self.names else len(name)), text, name
 
-    def _restricted(self, state: GrammarState) -> tuple | None:
-        """The cache key of `state`'s narrowed mask, None where the inner mask stands."""
-        found = self._key(state)
-        if found is None:
-            return None
-        key, text, name = found
-        if key not in self._masks:
-            inner = self.inner.mask(state)
-            mask = (self._allowed_in_name(name, inner) if name is not None
-                    else self._allowed_outside(text, inner))
-            if mask is not None:
-                mask.setflags(write=False)
-                self._bits[key] = pack_mask(mask[None])[0]
-            self._masks[key] = mask
-        return key if self._masks[key] is not None else None
+    # --- the rule (grammar_view) ---------------------------------------------------------
+    def _key(self, state: GrammarState) -> tuple | None:
+        found = self._find(state)
+        return None if found is None else found[0]
 
-    # --- the decoding interface ----------------------------------------------------------
-    def mask(self, state: GrammarState) -> np.ndarray:
-        key = self._restricted(state)
-        return self.inner.mask(state) if key is None else self._masks[key]
+    def _narrow(self, state: GrammarState, inner: np.ndarray) -> np.ndarray | None:
+        _, text, name = self._find(state)
+        return (self._allowed_in_name(name, inner) if name is not None
+                else self._allowed_outside(text, inner))
 
-    def mask_bits(self, state: GrammarState) -> np.ndarray:
-        key = self._restricted(state)
-        return self.inner.mask_bits(state) if key is None else self._bits[key]
-
-    def start(self) -> GrammarState:
-        return self.inner.start()
-
-    def done(self, state: GrammarState) -> bool:
-        return self.inner.done(state)
-
-    def step(self, state: GrammarState, token: int) -> GrammarState:
-        key = self._restricted(state)
-        if key is not None and not self._masks[key][int(token)]:
-            raise ParseError("not_allowed", f"token {token} breaks the object-name rule "
-                             f"(at most {self.max_bytes} bytes"
-                             + (", one of the prompt's names)" if self.names else ")"),
-                             repr(self.vocab.text_of(state.tokens)))
-        return self.inner.step(state, token)
-
-    advance = TokenGrammar.advance
-    accepts = TokenGrammar.accepts
-
-    def walk(self, dfa_state: int, text: bytes) -> int:
-        return self.inner.walk(dfa_state, text)
-
-    def literal(self, dfa_state: int) -> tuple[bytes, int]:
-        return self.inner.literal(dfa_state)
-
-    def forced_literal(self, state: GrammarState, lit: bytes, end: int) -> list[int]:
-        return self.inner.forced_literal(state, lit, end)
+    def _rule(self) -> str:
+        return (f"the object-name rule (at most {self.max_bytes} bytes"
+                + (", one of the prompt's names)" if self.names else ")"))
 
     def _only_rest(self, name: bytes) -> bytes | None:
         """The one way to finish an open name, or None while there are several."""
@@ -245,7 +204,7 @@ class ObjectNames:
     def forced(self, state: GrammarState) -> list[int]:
         """The inner forced run; inside a name with one way left, that name's rest and the
         literal after it, as the tokenizer writes them (or the one token the rule leaves)."""
-        found = self._key(state)
+        found = self._find(state)
         if found is None or found[2] is None:
             return self.inner.forced(state)
         rest = self._only_rest(found[2])
@@ -256,9 +215,4 @@ class ObjectNames:
                 run = self.inner.forced_literal(state, rest + b"<" + more, end)
                 if run:
                     return run
-        run = self.inner.forced(state)
-        key = None if run else self._restricted(state)
-        if key is None:
-            return run
-        allowed = np.flatnonzero(self._masks[key])
-        return [int(allowed[0])] if len(allowed) == 1 else []
+        return self.inner.forced(state) or self._one_left(state)

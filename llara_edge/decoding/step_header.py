@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from llara_edge.decoding.grammar_view import GrammarView
 from llara_edge.decoding.token_grammar import DONE, GrammarState, TokenGrammar
-from llara_edge.errors import ConfigError, ParseError
+from llara_edge.errors import ConfigError
 from llara_edge.formats.llara import VERBS
-from llara_kernels.masked_argmax import pack_mask
 
 NUMBERINGS = ("numbered", "unnumbered", "either")
 # The branch is known from the first two bytes after the leading space: "St" is the header.
@@ -69,7 +69,7 @@ def header_allows(text: bytes, step: int, numbering: str) -> bool:
     return fits or not numbered
 
 
-class StepHeader:
+class StepHeader(GrammarView):
     """`base` restricted to the answers of step `step` under `numbering` (module contract)."""
 
     def __init__(self, base: TokenGrammar, step: int, numbering: str = "numbered"):
@@ -86,92 +86,47 @@ class StepHeader:
         if numbering != "numbered" and spec.numbered is not None and spec.numbered:
             raise ConfigError("the grammar was compiled without un-numbered answers "
                               "(numbered=None admits both)")
-        self.base, self.step_number, self.numbering = base, int(step), numbering
-        self.spec, self.vocab, self.n_vocab, self.dfa = spec, base.vocab, base.n_vocab, base.dfa
+        super().__init__(base)
+        self.step_number, self.numbering = int(step), numbering
         self._region = len(header_bytes(step))
-        self._masks: dict[tuple[int, bytes], np.ndarray] = {}
-        self._bits: dict[tuple[int, bytes], np.ndarray] = {}
 
-    # --- restriction ---------------------------------------------------------------------
-    def _spelled(self, state: GrammarState) -> bytes | None:
-        """The answer's bytes while inside the header region, else None (no restriction)."""
+    # --- the rule (grammar_view) ---------------------------------------------------------
+    def _key(self, state: GrammarState) -> tuple | None:
+        """(DFA state, the answer's bytes) while inside the header region, else None."""
         if state.dfa == DONE:
             return None
         text = self.vocab.text_of(state.tokens)
-        return text if len(text) < self._region else None
+        return (state.dfa, text) if len(text) < self._region else None
 
-    def _restricted(self, state: GrammarState, text: bytes) -> np.ndarray:
-        key = (state.dfa, text)
-        if key not in self._masks:
-            mask = self.base.mask(state).copy()
-            table = self.vocab.token_bytes
-            for i in np.flatnonzero(mask[: self.vocab.size]):
-                piece = table[i]
-                if piece is not None and not header_allows(text + piece, self.step_number,
-                                                           self.numbering):
-                    mask[i] = False
-            mask.setflags(write=False)
-            self._masks[key] = mask
-            self._bits[key] = pack_mask(mask[None])[0]
-        return self._masks[key]
+    def _narrow(self, state: GrammarState, inner: np.ndarray) -> np.ndarray:
+        text = self.vocab.text_of(state.tokens)
+        mask = inner.copy()
+        table = self.vocab.token_bytes
+        for i in np.flatnonzero(mask[: self.vocab.size]):
+            piece = table[i]
+            if piece is not None and not header_allows(text + piece, self.step_number,
+                                                       self.numbering):
+                mask[i] = False
+        return mask
 
-    def mask(self, state: GrammarState) -> np.ndarray:
-        text = self._spelled(state)
-        return self.base.mask(state) if text is None else self._restricted(state, text)
-
-    def mask_bits(self, state: GrammarState) -> np.ndarray:
-        text = self._spelled(state)
-        if text is None:
-            return self.base.mask_bits(state)
-        self._restricted(state, text)
-        return self._bits[(state.dfa, text)]
-
-    # --- the automaton -------------------------------------------------------------------
-    def start(self) -> GrammarState:
-        return self.base.start()
-
-    def done(self, state: GrammarState) -> bool:
-        return self.base.done(state)
-
-    def step(self, state: GrammarState, token: int) -> GrammarState:
-        text = self._spelled(state)
-        if text is not None and not self._restricted(state, text)[int(token)]:
-            raise ParseError("not_allowed", f"token {token} breaks the step-{self.step_number}"
-                             f" header ({self.numbering})", repr(text))
-        return self.base.step(state, token)
-
-    # the base class's walks over this view's own start/step (the restriction applies)
-    advance = TokenGrammar.advance
-    accepts = TokenGrammar.accepts
-
-    # the base automaton's byte walks (another view over this one pins its own literals)
-    def walk(self, dfa_state: int, text: bytes) -> int:
-        return self.base.walk(dfa_state, text)
-
-    def literal(self, dfa_state: int) -> tuple[bytes, int]:
-        return self.base.literal(dfa_state)
-
-    def forced_literal(self, state: GrammarState, lit: bytes, end: int) -> list[int]:
-        return self.base.forced_literal(state, lit, end)
+    def _rule(self) -> str:
+        return f"the step-{self.step_number} header ({self.numbering})"
 
     def forced(self, state: GrammarState) -> list[int]:
         """The base grammar's forced run; inside the header, the pinned header's tokens (as
         the tokenizer writes them in context), or the one token the restriction leaves."""
-        text = self._spelled(state)
-        if text is None:
-            return self.base.forced(state)
+        key = self._key(state)
+        if key is None:
+            return self.inner.forced(state)
+        text = key[1]
         want = header_bytes(self.step_number)
         if want.startswith(text) and (self.numbering == "numbered" or in_header_branch(text)):
             rest = want[len(text):]
-            end = self.base.walk(state.dfa, rest)
+            end = self.inner.walk(state.dfa, rest)
             if end < 0:
                 raise ConfigError(f"{want!r} is not in the grammar")
-            more, end = self.base.literal(end)  # the literal that follows the header
-            run = self.base.forced_literal(state, rest + more, end)
+            more, end = self.inner.literal(end)  # the literal that follows the header
+            run = self.inner.forced_literal(state, rest + more, end)
             if run:
                 return run
-        run = self.base.forced(state)
-        if run:
-            return run
-        allowed = np.flatnonzero(self._restricted(state, text))
-        return [int(allowed[0])] if len(allowed) == 1 else []
+        return self.inner.forced(state) or self._one_left(state)
