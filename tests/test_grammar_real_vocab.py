@@ -42,6 +42,7 @@ from llara_edge.formats.llara import LONGEST_VIMA_NAME, NAME_FLOOR_BYTES
 from llara_edge.formats.templates import build_prompt
 from llara_edge.models.gguf_tokenizer import GgufTokenizer
 from llara_edge.runtime.config import RuntimeConfig
+from llara_edge.runtime.policy import grammar_options
 
 
 @pytest.fixture(scope="module")
@@ -187,11 +188,10 @@ def test_successor_table_matches_the_byte_dfa(grammars):
 def runtime_grammar(tok, tmp_path_factory):
     """The LLaRA grammar exactly as Policy compiles it: steps 1..max_steps, both header
     forms, generic names of up to RuntimeConfig.name_max_bytes."""
-    cfg = RuntimeConfig()
-    options = policy_format("llara").grammar_options("llara", None, cfg.max_steps)
+    options = grammar_options(policy_format("llara"), "llara", RuntimeConfig())
     return grammar_cache.grammar_for("llara", tok, tok.vocab_size,
                                      tmp_path_factory.getbasetemp() / "real-vocab-grammars",
-                                     name_max_bytes=cfg.name_max_bytes, **options)
+                                     **options)
 
 
 def _scene_task(names, k=0):

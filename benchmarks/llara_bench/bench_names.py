@@ -28,13 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from llara_bench.bench_grammar_vocab import default_vocab
-from llara_bench.bench_passes_real import DraftTeacher, near, random_box
+from llara_bench.bench_passes_real import DraftTeacher, near, random_box, runtime_grammar
 from llara_edge.actions import PickPlaceAction
 from llara_edge.decoding.answer_views import AnswerViews
 from llara_edge.decoding.constrained_decode import Lookahead, decode_constrained
 from llara_edge.decoding.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
-from llara_edge.decoding.token_grammar import compile_grammar
 from llara_edge.formats import (
     LlaraPrompt,
     ObjectRef,
@@ -106,21 +104,14 @@ def run(tok, base, n: int, names_from_prompt: bool, drafts: bool, spread: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llara_edge.models.gguf_tokenizer import GgufTokenizer
-    from llara_edge.runtime.config import RuntimeConfig
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vocab", type=Path)
     ap.add_argument("--episodes", type=int, default=200)
     args = ap.parse_args(argv)
-    path = args.vocab or default_vocab()
-    if not path.is_file():
-        print(f"no vocabulary at {path}: run tests/test_gguf_tokenizer.py once", file=sys.stderr)
+    loaded = runtime_grammar(args.vocab)
+    if loaded is None:
         return 2
-    tok = GgufTokenizer(path)
-    cfg = RuntimeConfig()
-    base = compile_grammar("llara", tok, n_vocab=tok.vocab_size, name_max_bytes=cfg.name_max_bytes,
-                           **policy_format("llara").grammar_options("llara", None, cfg.max_steps))
+    tok, base = loaded
     rows = {f"{answers}/{'drafts' if drafts else 'no drafts'}/"
             f"{'names from prompt' if restrict else 'generic names'}":
             run(tok, base, args.episodes, restrict, drafts, spread)

@@ -41,9 +41,17 @@ from llara_edge.decoding.constrained_decode import Lookahead, decode_constrained
 from llara_edge.decoding.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
 from llara_edge.decoding.step_header import StepHeader
 from llara_edge.decoding.token_grammar import compile_grammar
-from llara_edge.formats import LlaraPrompt, ObjectRef, build_prompt, format_answer, next_step_number
+from llara_edge.formats import (
+    LlaraPrompt,
+    ObjectRef,
+    build_prompt,
+    format_answer,
+    next_step_number,
+    policy_format,
+)
 from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
 from llara_edge.runtime.config import RuntimeConfig
+from llara_edge.runtime.policy import grammar_options
 
 COLORS = ("red", "green", "blue", "yellow", "purple", "orange", "red and purple stripe",
           "green paisley", "granite", "dark blue")
@@ -215,9 +223,21 @@ def _task_table(tasks: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def runtime_grammar(vocab: Path | None) -> tuple | None:
+    """(tokenizer, the LLaRA grammar Policy.load compiles under RuntimeConfig()) on the real
+    vocabulary at `vocab` (default: the cached one); None, after saying why, without it."""
     from llara_edge.models.gguf_tokenizer import GgufTokenizer
 
+    path = vocab or default_vocab()
+    if not path.is_file():
+        print(f"no vocabulary at {path}: run tests/test_gguf_tokenizer.py once", file=sys.stderr)
+        return None
+    tok = GgufTokenizer(path)
+    options = grammar_options(policy_format("llara"), "llara", RuntimeConfig())
+    return tok, compile_grammar("llara", tok, n_vocab=tok.vocab_size, **options)
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vocab", type=Path)
     ap.add_argument("--episodes", type=int, default=300)
@@ -226,14 +246,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="the step-header rule decoded with (numbered: what a checkpoint "
                     "trained on numbered answers records; either: no record)")
     args = ap.parse_args(argv)
-    path = args.vocab or default_vocab()
-    if not path.is_file():
-        print(f"no vocabulary at {path}: run tests/test_gguf_tokenizer.py once", file=sys.stderr)
+    loaded = runtime_grammar(args.vocab)
+    if loaded is None:
         return 2
-    tok = GgufTokenizer(path)
+    tok, base = loaded
     runtime = RuntimeConfig()
-    base = compile_grammar("llara", tok, n_vocab=tok.vocab_size, first_step=1,
-                           last_step=runtime.max_steps, numbered=None)
     drafts = PromptLookupConfig(max_draft=runtime.draft_tokens)
     res = {f"{answers}/{label}": run(tok, base, args.episodes, cfg, spread, seed=args.seed,
                                      numbering=args.numbering)

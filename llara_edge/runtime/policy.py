@@ -90,6 +90,15 @@ def answer_format(artifact: Artifact, config: RuntimeConfig) -> tuple[PolicyForm
         raise ConfigError(f"{err} (artifact {artifact.root})") from err
 
 
+def grammar_options(fmt: PolicyFormat, kind: str, config: RuntimeConfig) -> dict:
+    """The GrammarSpec keyword arguments `kind` is compiled with under `config` (Policy.load;
+    the pass-count benchmarks compile the same grammar through this)."""
+    options = fmt.grammar_options(kind, config.object_names, config.max_steps)
+    if kind in NAMED_KINDS:
+        options["name_max_bytes"] = config.name_max_bytes
+    return options
+
+
 def recorded_variant(artifact: Artifact, config: RuntimeConfig) -> str | None:
     """config.prompt_variant or the manifest's, checked against the artifact's format's
     prompt variants (None: the format's default)."""
@@ -158,11 +167,8 @@ class Policy:
             vision = make_vision(config.vision, artifact, config, backend)
             t2 = time.perf_counter()
             fmt, kind = answer_format(artifact, config)
-            options = fmt.grammar_options(kind, config.object_names, config.max_steps)
-            if kind in NAMED_KINDS:
-                options["name_max_bytes"] = config.name_max_bytes
             grammar = grammar_for(kind, tokenizer, backend.n_vocab, config.grammar_cache_dir,
-                                  **options)
+                                  **grammar_options(fmt, kind, config))
             t3 = time.perf_counter()
             timings = {"verify": t1 - t0, "engines": t2 - t1, "grammar": t3 - t2}
             return cls(artifact, config, backend, vision, tokenizer, grammar, timings)
