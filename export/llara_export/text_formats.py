@@ -17,20 +17,20 @@ prompt's scene blocks end; the export checks it against its policy format's). Tr
 (tools/train_tiny_policy.py, from llara_export.training.data.answer_forms over its records)
 writes it; a released checkpoint has none, and its user may write one (or pass
 `llara-edge export --answer-forms / --prompt-variant`). Strict: an unknown key or value is a
-ConfigError naming the nearest valid one. Written atomically (temporary file + rename).
+ConfigError naming the nearest valid one. Written atomically (robot.toml_io.write_atomic:
+temporary file, fsync, rename).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from llara_edge.errors import ConfigError
 from llara_edge.formats.llara import ANSWER_FORMS, PROMPT_VARIANTS
 from llara_edge.names import did_you_mean
+from llara_edge.robot.toml_io import write_atomic
 
 TEXT_FORMATS = "llara_text_formats.json"
 KEYS = ("answer_forms", "prompt_variant")
@@ -45,6 +45,12 @@ def check_answer_forms(forms: Sequence[str]) -> list[str]:
         if form not in ANSWER_FORMS:
             raise ConfigError(f"unknown answer form {form!r}; {did_you_mean(form, ANSWER_FORMS)}")
     return [f for f in ANSWER_FORMS if f in forms]
+
+
+def _given(answer_forms: Sequence[str] | None, prompt_variant: str | None) -> dict:
+    """The entries passed as arguments (None: not given)."""
+    return {k: v for k, v in (("answer_forms", answer_forms),
+                              ("prompt_variant", prompt_variant)) if v is not None}
 
 
 def _checked(entries: dict, where: str, variants: Sequence[str]) -> dict:
@@ -70,17 +76,9 @@ def _checked(entries: dict, where: str, variants: Sequence[str]) -> dict:
 def write_text_formats(ckpt_dir: str | Path, answer_forms: Sequence[str] | None = None,
                        prompt_variant: str | None = None) -> Path:
     """Write TEXT_FORMATS into `ckpt_dir` (only the entries given); returns its path."""
-    entries = {k: v for k, v in (("answer_forms", answer_forms),
-                                 ("prompt_variant", prompt_variant)) if v is not None}
     path = Path(ckpt_dir) / TEXT_FORMATS
-    body = json.dumps(_checked(entries, str(path), PROMPT_VARIANTS), indent=1) + "\n"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(body)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    entries = _checked(_given(answer_forms, prompt_variant), str(path), PROMPT_VARIANTS)
+    return write_atomic(path, json.dumps(entries, indent=1) + "\n")
 
 
 def read_text_formats(ckpt_dir: str | Path) -> dict:
@@ -105,6 +103,4 @@ def manifest_entries(ckpt_dir: str | Path, variants: Sequence[str],
     if not variants:  # the format has no prompt variants: LLaRA's does not apply
         recorded.pop("prompt_variant", None)
     recorded = _checked(recorded, f"{Path(ckpt_dir) / TEXT_FORMATS}", variants)
-    given = {k: v for k, v in (("answer_forms", answer_forms),
-                               ("prompt_variant", prompt_variant)) if v is not None}
-    return {**recorded, **_checked(given, "export", variants)}
+    return {**recorded, **_checked(_given(answer_forms, prompt_variant), "export", variants)}
