@@ -124,10 +124,6 @@ class LlarvaPrompt:
                               f"(hard-coded there), got pred_steps={self.pred_steps}")
         check_image_tag(self.image_tag)
 
-    @property
-    def asks_trace(self) -> bool:
-        return self.variant in TRACE_VARIANTS
-
     def render(self, history: ProprioHistory) -> str:
         """`<image>\\n` + the question with the history buffer's current content."""
         text = PROMPTS[self.variant].format(

@@ -106,8 +106,6 @@ IMAGE_TOKEN = "<image>"
 IMAGE_TOKEN_INDEX = -200
 # LLaRA train-llava/llava/mm_utils.py tokenizer_image_token: `<image>` and `<imageN>`.
 IMAGE_TAG_RE = re.compile(r"<image\d*?>")
-# llava/constants.py IMAGE_TOKEN_INDEX: the id an image tag becomes in the prompt's token ids
-IMAGE_TOKEN_INDEX = -200
 
 
 def image_token_ids(encode, prompt: str, bos_id: int | None) -> list[int]:

@@ -85,9 +85,7 @@ def load_llama_cpp():
     if "loaded" not in _STATE:
         lib = _ggml()
         if lib.ggml_backend_reg_count() == 0:  # GGML_BACKEND_DL: nothing registered yet
-            from llama_cpp._utils import suppress_stdout_stderr
-
-            with suppress_stdout_stderr(disable=False):  # ggml logs each backend it loads
+            with quiet():  # ggml logs each backend it loads
                 lib.ggml_backend_load_all_from_path(str(lib_dir()).encode())
         if not lib.ggml_backend_dev_by_type(0):  # GGML_BACKEND_DEVICE_TYPE_CPU
             raise ArtifactError(f"ggml found no CPU backend this CPU can run in {lib_dir()}")
