@@ -28,23 +28,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llara_edge.errors import ConfigError
-from llara_edge.formats.llara import ANSWER_FORMS, PROMPT_VARIANTS
+from llara_edge.formats.llara import PROMPT_VARIANTS, check_answer_forms
 from llara_edge.names import did_you_mean
 from llara_edge.robot.toml_io import write_atomic
 
 TEXT_FORMATS = "llara_text_formats.json"
 KEYS = ("answer_forms", "prompt_variant")
-
-
-def check_answer_forms(forms: Sequence[str]) -> list[str]:
-    """`forms` as a list in ANSWER_FORMS order (ConfigError if empty or unknown)."""
-    if isinstance(forms, str) or not forms:
-        raise ConfigError(f"answer_forms must be a non-empty list from {list(ANSWER_FORMS)}, "
-                          f"got {forms!r}")
-    for form in forms:
-        if form not in ANSWER_FORMS:
-            raise ConfigError(f"unknown answer form {form!r}; {did_you_mean(form, ANSWER_FORMS)}")
-    return [f for f in ANSWER_FORMS if f in forms]
 
 
 def _given(answer_forms: Sequence[str] | None, prompt_variant: str | None) -> dict:

@@ -18,7 +18,8 @@ object names written as "object". An answer is one step per line, "Step k: Pick 
 
 The user prompt itself (instruction, object mentions, VIMA placeholders, scene blocks) is
 built by formats.prompt.LlaraPrompt from these pieces; PROMPT_VARIANTS are the two ways
-LLaRA's released prompts close a scene block. ANSWER_FORMS / `answer_form(text)`: an answer
+LLaRA's released prompts close a scene block. ANSWER_FORMS / `answer_form(text)` /
+`check_answer_forms(forms)`: an answer
 step with or without its "Step k: " header; `prompt_object_names(user_text)`: the names a
 prompt mentions; NAME_FLOOR_BYTES: the longest VIMA object name (49 bytes).
 
@@ -38,6 +39,7 @@ from llara_edge.actions import PickPlaceAction
 from llara_edge.errors import ConfigError
 from llara_edge.formats.paraphrases import DETECTION_PROMPTS, LOCALIZATION_PROMPTS
 from llara_edge.formats.templates import IMAGE_TOKEN, check_image_tag
+from llara_edge.names import did_you_mean
 
 # (cx, cy, w, h): box centre and size, normalised to [0, 1] by image width / height.
 BBox = tuple[float, float, float, float]
@@ -140,6 +142,17 @@ def prompt_object_names(user_text: str) -> tuple[str, ...]:
 
 def _pairs(objects: Mapping[str, BBox] | Iterable[tuple[str, BBox]]) -> list[tuple[str, BBox]]:
     return list(objects.items()) if isinstance(objects, Mapping) else list(objects)
+
+
+def check_answer_forms(forms: Sequence[str]) -> list[str]:
+    """`forms` as a list in ANSWER_FORMS order (ConfigError if empty or unknown)."""
+    if isinstance(forms, str) or not forms:
+        raise ConfigError(f"answer_forms must be a non-empty list from {list(ANSWER_FORMS)}, "
+                          f"got {forms!r}")
+    for form in forms:
+        if form not in ANSWER_FORMS:
+            raise ConfigError(f"unknown answer form {form!r}; {did_you_mean(form, ANSWER_FORMS)}")
+    return [f for f in ANSWER_FORMS if f in forms]
 
 
 def check_prompt_variant(variant: object) -> str:

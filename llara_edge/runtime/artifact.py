@@ -27,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError, ConfigError
-from llara_edge.formats.llara import ANSWER_FORMS
+from llara_edge.formats.llara import ANSWER_FORMS, check_answer_forms
 from llara_edge.models.preprocess import PreprocessConfig
 from llara_edge.runtime.manifest import check_file, read_manifest, sha256_file
 
@@ -111,10 +111,11 @@ class Artifact:
         forms = self.manifest.get("answer_forms")
         if forms is None:
             return None
-        if not forms or not set(forms) <= set(ANSWER_FORMS):
+        try:
+            return tuple(check_answer_forms(forms))
+        except ConfigError as err:
             raise ArtifactError(f"manifest of {self.root}: answer_forms must be a non-empty "
-                                f"list from {list(ANSWER_FORMS)}, got {forms!r}")
-        return tuple(f for f in ANSWER_FORMS if f in forms)
+                                f"list from {list(ANSWER_FORMS)}, got {forms!r}") from err
 
     @property
     def prompt_variant(self) -> str | None:
