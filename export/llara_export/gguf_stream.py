@@ -33,6 +33,7 @@ from llara_export.gguf_llm import (
 )
 from llara_export.models import checkpoint as ck
 from llara_export.models import weights_io as wio
+from llara_export.models.hf_tokenizer import read_json_object
 
 
 class StoredTensor:
@@ -64,7 +65,7 @@ def _llm_name(key: str, layout: str, where: Path) -> str | None:
 
 
 def _config(ckpt: Path) -> tuple[dict, str]:
-    cfg = ck._read_json(ckpt / "config.json", "model config")
+    cfg = read_json_object(ckpt / "config.json", "model config")
     arch = next((a for a in cfg.get("architectures") or [] if a in ck.LAYOUTS), None)
     if arch is None:
         raise ArtifactError(f"unknown architecture in {ckpt / 'config.json'}")

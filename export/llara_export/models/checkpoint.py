@@ -47,6 +47,7 @@ from transformers import CLIPVisionConfig, LlamaConfig
 from llara_edge.errors import ArtifactError, ConfigError
 from llara_edge.models.preprocess import PreprocessConfig, load_processor_config
 from llara_export.models import weights_io as wio
+from llara_export.models.hf_tokenizer import read_json_object
 from llara_export.models.llava import LlavaPolicyModel, MultimodalSpec, projector_depth
 from llara_export.models.tokenizer import TOKENIZER_FILES, ExportTokenizer, tokenizer_from_dir
 
@@ -90,18 +91,6 @@ class LoadInfo:
     weight_files: tuple[Path, ...]
     ignored_keys: tuple[str, ...] = ()
     image_token_index: int | None = None  # llava-hf's in-vocabulary <image> id
-
-
-def _read_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise ArtifactError(f"missing {what}: {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ArtifactError(f"unreadable {what} {path}: {err}") from err
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{what} {path} is not a JSON object")
-    return data
 
 
 def _llama_config(cfg: dict, where: Path) -> LlamaConfig:
@@ -279,7 +268,7 @@ def _load_original(path: Path, cfg: dict, clip_dir, dtype,
                  "patch"), cfg.get("mm_projector_type", "linear"), where)
     llama_cfg = _llama_config(cfg, where)
     clip_path = resolve_clip_dir(path, cfg.get("mm_vision_tower"), clip_dir)
-    clip_cfg = _clip_config(_read_json(clip_path / "config.json", "CLIP config"), clip_path)
+    clip_cfg = _clip_config(read_json_object(clip_path / "config.json", "CLIP config"), clip_path)
     mm_hidden = cfg.get("mm_hidden_size", clip_cfg.hidden_size)
     if mm_hidden != clip_cfg.hidden_size:
         raise ArtifactError(
@@ -375,7 +364,7 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_dir():
         raise ArtifactError(f"checkpoint directory not found: {path}")
-    cfg = _read_json(path / "config.json", "model config")
+    cfg = read_json_object(path / "config.json", "model config")
     archs = cfg.get("architectures") or []
     arch = next((a for a in archs if a in LAYOUTS), None)
     if arch is None:

@@ -48,12 +48,10 @@ from pathlib import Path
 
 from llara_edge.errors import ArtifactError
 from llara_edge.formats.templates import image_token_ids
+from llara_edge.models.gguf_vocab import BYTE, CONTROL, NORMAL, SPACE, UNKNOWN
 
 JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-SPACE = "▁"
 _BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
-# gguf.TokenType values (= sentencepiece's piece types)
-NORMAL, UNKNOWN, CONTROL, BYTE = 1, 2, 3, 6
 _PROBE = ("a  b\nc", f"{SPACE}a{SPACE}{SPACE}b\nc")  # text -> its one pre-tokenised piece
 _DEFAULTS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None}
 # transformers PreTrainedTokenizerBase.clean_up_tokenization
@@ -70,7 +68,11 @@ def clean_up_spaces(text: str) -> str:
 
 
 
-def _read_json(path: Path, what: str) -> dict:
+def read_json_object(path: Path, what: str) -> dict:
+    """The JSON object in `path` (ArtifactError naming `what` when missing, unreadable or not
+    an object): checkpoint configs and tokenizer files alike."""
+    if not path.is_file():
+        raise ArtifactError(f"missing {what}: {path} does not exist")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -130,7 +132,7 @@ def _special_texts(directory: Path) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         if (directory / name).is_file():
-            cfg = _read_json(directory / name, "tokenizer config")
+            cfg = read_json_object(directory / name, "tokenizer config")
             for key in _DEFAULTS:
                 value = cfg.get(key)
                 value = value.get("content") if isinstance(value, dict) else value
@@ -147,7 +149,7 @@ class HfTokenizer:
         self.model_file = Path(json_file)
         if not self.model_file.is_file():
             raise ArtifactError(f"tokenizer file not found: {self.model_file}")
-        spec = _read_json(self.model_file, "tokenizer")
+        spec = read_json_object(self.model_file, "tokenizer")
         model, added = spec.get("model") or {}, spec.get("added_tokens") or []
         self._refuse(_model_problems(model) + _added_problems(added))
         from tokenizers import Tokenizer
@@ -197,7 +199,7 @@ class HfTokenizer:
         directory = Path(directory)
         clean_up = False
         if (directory / "tokenizer_config.json").is_file():
-            cfg = _read_json(directory / "tokenizer_config.json", "tokenizer config")
+            cfg = read_json_object(directory / "tokenizer_config.json", "tokenizer config")
             clean_up = bool(cfg.get("clean_up_tokenization_spaces"))
         return cls(directory / "tokenizer.json", clean_up, _special_texts(directory))
 
