@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from llara_edge.errors import ArtifactError
+from llara_edge.robot.toml_io import write_atomic
 from llara_edge.runtime.manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -47,20 +47,12 @@ def source_hash(paths: Iterable[str | Path]) -> str:
 
 
 def write_manifest(root: str | Path, manifest: dict) -> Path:
-    """Write root/manifest.json atomically (tmp file, fsync, rename)."""
-    root = Path(root)
-    final = root / MANIFEST_NAME
-    tmp = root / f".{MANIFEST_NAME}.tmp"
+    """Write root/manifest.json atomically (robot.toml_io.write_atomic: tmp file, fsync,
+    rename)."""
+    final = Path(root) / MANIFEST_NAME
     manifest = {"manifest_version": MANIFEST_VERSION, **manifest}
     validate(manifest, final)  # what is written must read back
-    data = json.dumps(manifest, indent=2)
     try:
-        with open(tmp, "w") as fh:
-            fh.write(data + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        return write_atomic(final, json.dumps(manifest, indent=2) + "\n")
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise ArtifactError(f"cannot write {final}: {err}") from err
-    return final

@@ -46,6 +46,7 @@ from llara_edge.cases import ParityCase
 from llara_edge.decoding.constrained_decode import decode_greedy
 from llara_edge.errors import ConfigError, ParseError
 from llara_edge.formats import IMAGE_TOKEN_INDEX, PolicyFormat, policy_format
+from llara_edge.runtime.policy import STAGES
 
 THRESHOLDS_FILE = Path(__file__).with_name("parity_thresholds.json")
 METRICS = ("min_cosine", "max_logit_diff", "min_answer_agreement", "max_action_px")
@@ -171,7 +172,7 @@ def measure(name: str, engines: Engines, refs: list[RefOutput], cases: list[Pari
     for ref, case in zip(refs, cases, strict=True):
         embeds = ref.embeds
         if engines.vision is not None:
-            timings = dict.fromkeys(("preprocess", "vision", "projector"), 0.0)
+            timings = dict.fromkeys(STAGES, 0.0)
             embeds = engines.vision.encode(case.rgb, timings)
             cosines.append(float(token_cosines(embeds, ref.embeds).min()))
         if engines.backend is None:

@@ -273,7 +273,7 @@ def _text_formats(cfg: ExportConfig) -> dict:
     return manifest_entries(cfg.checkpoint, variants, cfg.answer_forms, cfg.prompt_variant)
 
 
-def _manifest(cfg, info, source, sections, tmp: Path) -> dict:
+def _manifest(cfg, info, source, text_formats: dict, sections, tmp: Path) -> dict:
     """Everything but the parity report (files hashed once, before manifest.json exists)."""
     from llara_edge.backends.trt_build import tensorrt_status
 
@@ -283,7 +283,7 @@ def _manifest(cfg, info, source, sections, tmp: Path) -> dict:
         "source": source,
         "policy_format": cfg.policy_format,
         "template": cfg.template,
-        **_text_formats(cfg),
+        **text_formats,
         "preprocess": info.preprocess.to_dict(),
         "multimodal": {"select_layer": info.spec.select_layer,
                        "select_feature": info.spec.select_feature,
@@ -340,7 +340,7 @@ def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:
 
     start = time.perf_counter()
     load_thresholds(cfg.thresholds)  # an unreadable file fails before any work
-    _text_formats(cfg)  # so does a bad text formats file
+    text_formats = _text_formats(cfg)  # so does a bad text formats file
     say(f"loading {cfg.checkpoint}")
     model, tok, info = load_checkpoint(cfg.checkpoint, cfg.clip_dir, compact=cfg.compact)
     source = _source(info, tok)
@@ -354,7 +354,7 @@ def _run_export(cfg: ExportConfig, say: Callable[[str], None]) -> ExportReport:
         gc.collect()
         # provisional manifest (no parity): the rows open tmp as the runtime opens an export
         say("hashing the files: provisional manifest.json")
-        draft = _manifest(cfg, info, source, sections, tmp)
+        draft = _manifest(cfg, info, source, text_formats, sections, tmp)
         mf.write_manifest(tmp, draft)
         results = _parity(reference, info, cfg, tmp, sections, say)
         report = ExportReport(ok=not any(r.failures for r in results), out=cfg.out,
