@@ -28,20 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from llara_bench.bench_passes_real import DraftTeacher, near, random_box, runtime_grammar
+from llara_bench.bench_passes_real import decode_passes, near, random_box, runtime_grammar
 from llara_edge.actions import PickPlaceAction
 from llara_edge.decoding.answer_views import AnswerViews
-from llara_edge.decoding.constrained_decode import Lookahead, decode_constrained
-from llara_edge.decoding.prompt_lookup import PromptLookup, PromptLookupConfig, whitespace_aliases
+from llara_edge.decoding.prompt_lookup import PromptLookupConfig, whitespace_aliases
 from llara_edge.formats import (
     LlaraPrompt,
     ObjectRef,
     SceneRef,
-    build_prompt,
     format_answer,
     policy_format,
 )
-from llara_edge.formats.templates import IMAGE_TOKEN_INDEX
 
 TEXTURES = ("red", "green", "yellow", "granite", "dark red swirl", "green paisley",
             "red and purple stripe", "yellow and blue polka dot", "yellow and purple polka dot")
@@ -78,28 +75,18 @@ def episode(rng: np.random.Generator, spread: float) -> tuple[str, str]:
 
 def run(tok, base, n: int, names_from_prompt: bool, drafts: bool, spread: float,
         seed: int = 0) -> dict:
-    """Mean passes per action (and free greedy's tokens) over `n` episodes."""
+    """Mean passes per action (and free greedy's tokens) over `n` episodes, decoded through
+    the runtime's answer views (bench_passes_real.decode_passes with their opening)."""
     rng = np.random.default_rng(seed)
     views = AnswerViews(base, policy_format("llara"), "numbered", names_from_prompt)
-    aliases = whitespace_aliases(base.vocab.token_bytes)
+    draft = PromptLookupConfig() if drafts else None
+    aliases = whitespace_aliases(base.vocab.token_bytes) if drafts else None
     passes = tokens = 0
     for _ in range(n):
         user, answer = episode(rng, spread)
-        ids = tok.tokenizer_image_token(build_prompt("vicuna_v1", user))
-        tail = ids[ids.index(IMAGE_TOKEN_INDEX) + 1:]
-        target = tok.encode(answer)
-        view, opening, state = views.opening(user)
-        model = DraftTeacher(target, base.n_vocab, tok.eos_id, opening)
-        look = None
-        if drafts:
-            lookup = PromptLookup(tail, PromptLookupConfig(), aliases)
-            look = Lookahead(lambda a, lk=lookup, op=opening: lk([*op, *a]), model.rollback,
-                             lookup.feedback)
-        result = decode_constrained(model.extend, view, model.first(), 256, state, look)
-        if opening + result.tokens != target or not result.complete:
-            raise RuntimeError(f"decoding lost the answer {answer!r}")
-        passes += result.n_forward_passes
-        tokens += len(target)
+        p, t = decode_passes(tok, base, user, answer, draft, opening=views.opening,
+                             aliases=aliases)
+        passes, tokens = passes + p, tokens + t
     return {"passes": passes / n, "free": tokens / n, "ratio": passes / tokens}
 
 

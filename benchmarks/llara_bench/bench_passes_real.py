@@ -65,7 +65,8 @@ TEMPLATES = ("Put the {dragged} into the {base}.",
 
 # answers: realistic (None) / synthetic with points at the box centres (all digits in the
 # prompt) / off them by up to 0.02 (pick) and 0.06 (place) per axis
-SPREADS = {"realistic (VIMA-Bench queries)": None, "synthetic, at box centres": 0.0,
+REALISTIC = "realistic (VIMA-Bench queries)"
+SPREADS = {REALISTIC: None, "synthetic, at box centres": 0.0,
            "synthetic, off box centres": 0.02}
 
 
@@ -134,16 +135,16 @@ def episode(rng: np.random.Generator, spread: float = 0.0) -> tuple[str, str]:
 
 
 def _episodes(n: int, spread: float | None, seed: int):
-    """(user text, first line, whole answer) x n: realistic VIMA queries (spread None) or
-    the synthetic episodes above."""
+    """(VIMA task or None, name in prompt or None, user text, first line, whole answer) x n:
+    realistic VIMA queries (spread None) or the synthetic episodes above."""
     rng = np.random.default_rng(seed)
     for _ in range(n):
         if spread is None:
             ep = vima_episode(rng)
-            yield ep.user_text, ep.first_line, ep.answer
+            yield ep.task, ep.name_in_prompt, ep.user_text, ep.first_line, ep.answer
         else:
             user, answer = episode(rng, spread)
-            yield user, answer, answer
+            yield None, None, user, answer, answer
 
 
 # The numbering a checkpoint trained on numbered answers records in its manifest (LLaRA's
@@ -151,56 +152,76 @@ def _episodes(n: int, spread: float | None, seed: int):
 NUMBERING = "numbered"
 
 
+def step_opening(base, numbering: str = NUMBERING):
+    """user text -> (view, forced opening ids, state): the runtime's step-header view for the
+    step the prompt asks for, its forced opening prefilled."""
+    def opening(user: str) -> tuple:
+        view = StepHeader(base, next_step_number(user), numbering)
+        return (view, *prefill_prefix(view))
+    return opening
+
+
 def decode_passes(tok, base, user: str, answer: str, draft: PromptLookupConfig | None,
-                  aliases: bool = True, numbering: str = NUMBERING) -> tuple[int, int]:
+                  numbering: str = NUMBERING, opening=None,
+                  aliases: dict | None = None) -> tuple[int, int]:
     """(forward passes, answer tokens) of the runtime's decoder reproducing `answer` (one
-    step) for `user`; RuntimeError when it does not come back token for token."""
+    step) for `user`; RuntimeError when it does not come back token for token. `opening`:
+    user text -> (view, opening ids, state) (default step_opening(base, numbering));
+    `aliases`: the drafts' whitespace aliases (default: computed from base's vocabulary)."""
     ids = tok.tokenizer_image_token(build_prompt("vicuna_v1", user))
     tail = ids[ids.index(IMAGE_TOKEN_INDEX) + 1:]
     target = tok.encode(answer)
-    view = StepHeader(base, next_step_number(user), numbering)
-    opening, state = prefill_prefix(view)
-    model = DraftTeacher(target, base.n_vocab, tok.eos_id, opening)
+    view, prefix, state = (opening or step_opening(base, numbering))(user)
+    model = DraftTeacher(target, base.n_vocab, tok.eos_id, prefix)
     look = None
     if draft is not None:
-        lookup = PromptLookup(tail, draft, whitespace_aliases(base.vocab.token_bytes)
-                              if aliases else None)
-        look = Lookahead(lambda a, lk=lookup, op=opening: lk([*op, *a]), model.rollback,
+        if aliases is None:
+            aliases = whitespace_aliases(base.vocab.token_bytes)
+        lookup = PromptLookup(tail, draft, aliases)
+        look = Lookahead(lambda a, lk=lookup, op=prefix: lk([*op, *a]), model.rollback,
                          lookup.feedback)
     result = decode_constrained(model.extend, view, model.first(), 256, state, look)
-    if opening + result.tokens != target or not result.complete:
+    if prefix + result.tokens != target or not result.complete:
         raise RuntimeError(f"decoding lost the answer {answer!r}")
     return result.n_forward_passes, len(target)
 
 
-def run(tok, base, n: int, draft: PromptLookupConfig | None, spread: float | None = 0.0,
-        aliases: bool = True, seed: int = 0, numbering: str = NUMBERING) -> dict:
+def decode_episodes(tok, base, n: int, draft: PromptLookupConfig | None,
+                    spread: float | None = 0.0, seed: int = 0,
+                    numbering: str = NUMBERING) -> list[tuple]:
+    """Per episode: (VIMA task or None, name in prompt or None, passes, first-line tokens,
+    whole-answer tokens)."""
+    aliases = None if draft is None else whitespace_aliases(base.vocab.token_bytes)
+    out = []
+    for task, named, user, first, answer in _episodes(n, spread, seed):
+        p, t = decode_passes(tok, base, user, first, draft, numbering, aliases=aliases)
+        out.append((task, named, p, t, len(tok.encode(answer))))
+    return out
+
+
+def summary(episodes: list[tuple]) -> dict:
     """Mean passes, free greedy's first-line tokens (+ EOS: one pass each) and whole-answer
-    tokens over n episodes (`spread` None: realistic VIMA queries)."""
-    passes = tokens = whole = 0
-    for user, first, answer in _episodes(n, spread, seed):
-        p, t = decode_passes(tok, base, user, first, draft, aliases, numbering)
-        passes, tokens, whole = passes + p, tokens + t, whole + len(tok.encode(answer))
+    tokens over decode_episodes' rows."""
+    n = len(episodes)
+    passes, tokens, whole = (sum(e[k] for e in episodes) for k in (2, 3, 4))
     return {"passes": passes / n, "free": tokens / n, "free_whole": whole / n,
             "ratio": passes / tokens}
 
 
-def per_task(tok, base, n: int, draft: PromptLookupConfig | None, seed: int = 0,
-             numbering: str = NUMBERING) -> dict:
+def run(tok, base, n: int, draft: PromptLookupConfig | None, spread: float | None = 0.0,
+        seed: int = 0, numbering: str = NUMBERING) -> dict:
+    """summary() of n episodes (`spread` None: realistic VIMA queries)."""
+    return summary(decode_episodes(tok, base, n, draft, spread, seed, numbering))
+
+
+def per_task(episodes: list[tuple]) -> dict:
     """Realistic queries by VIMA task: {task: {"n", "passes", "free", "name_in_prompt"}}."""
-    rng = np.random.default_rng(seed)
-    rows: dict[str, dict] = {}
-    for _ in range(n):
-        ep = vima_episode(rng)
-        p, t = decode_passes(tok, base, ep.user_text, ep.first_line, draft,
-                             numbering=numbering)
-        r = rows.setdefault(ep.task, {"n": 0, "passes": 0.0, "free": 0.0, "name_in_prompt": 0})
-        r["n"] += 1
-        r["passes"] += p
-        r["free"] += t
-        r["name_in_prompt"] += ep.name_in_prompt
-    return {k: {"n": r["n"], "passes": r["passes"] / r["n"], "free": r["free"] / r["n"],
-                "name_in_prompt": r["name_in_prompt"] / r["n"]} for k, r in sorted(rows.items())}
+    rows: dict[str, list[tuple]] = {}
+    for e in episodes:
+        rows.setdefault(e[0], []).append(e)
+    return {k: {"n": len(r), "passes": sum(e[2] for e in r) / len(r),
+                "free": sum(e[3] for e in r) / len(r),
+                "name_in_prompt": sum(e[1] for e in r) / len(r)} for k, r in sorted(rows.items())}
 
 
 def _table(res: dict, n: int) -> str:
@@ -252,11 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     tok, base = loaded
     runtime = RuntimeConfig()
     drafts = PromptLookupConfig(max_draft=runtime.draft_tokens)
-    res = {f"{answers}/{label}": run(tok, base, args.episodes, cfg, spread, seed=args.seed,
-                                     numbering=args.numbering)
-           for answers, spread in SPREADS.items()
-           for label, cfg in (("no drafts", None), ("drafts", drafts))}
-    tasks = per_task(tok, base, args.episodes, drafts, args.seed, args.numbering)
+    episodes = {f"{answers}/{label}": decode_episodes(tok, base, args.episodes, cfg, spread,
+                                                      args.seed, args.numbering)
+                for answers, spread in SPREADS.items()
+                for label, cfg in (("no drafts", None), ("drafts", drafts))}
+    res = {key: summary(rows) for key, rows in episodes.items()}
+    tasks = per_task(episodes[f"{REALISTIC}/drafts"])
     print(f"Passes per LLaRA action, real vocabulary (V = {tok.vocab_size}), numbering "
           f"{args.numbering!r}, draft_tokens {runtime.draft_tokens}, seed {args.seed} "
           "(passes, ratio to free greedy's first line in brackets):\n")

@@ -304,12 +304,12 @@ def run_shaped(cfg: ShapedBenchConfig, say=lambda m: None) -> dict:
     floors, ratios at 32 layers and the roofline."""
     from llara_bench import roofline
 
-    for point in cfg.points:
-        layers, clip_layers = depths(point.artifact)
+    dims = [depths(point.artifact) for point in cfg.points]  # each reads a verified manifest
+    for point, (layers, clip_layers) in zip(cfg.points, dims, strict=True):
         say(f"7B-shaped point: {layers} LLM layers, {clip_layers} CLIP layers "
             f"({point.artifact})")
-    points = [_point_summary(res, *depths(point.artifact))
-              for point, res in zip(cfg.points, measure_points(cfg, say), strict=True)]
+    points = [_point_summary(res, *dim)
+              for dim, res in zip(dims, measure_points(cfg, say), strict=True)]
     points.sort(key=lambda p: p["layers"])
     ex = extrapolate(points)
     hf = next((r for r in cfg.runners if r.startswith("hf-generate")), None)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-TARGET = 32
+from llara_bench.bench_shaped import TARGET_LAYERS, TARGET_VISION_LAYERS
+from llara_edge.robot.toml_io import write_atomic
+
+TARGET, TARGET_VISION = TARGET_LAYERS, TARGET_VISION_LAYERS
 
 
 def _ms(v: float | None, digits: int = 0) -> str:
@@ -139,8 +141,8 @@ FLOOR_NOTE = (
 FIT_NOTE = (
     "Per runner, each LLM stage, TTFT and the single-token extend are fitted as fixed + layers x "
     "per-layer over the depths (two points: exact; on a shared machine the fixed parts are "
-    "noisy); vision is scaled to the 23 CLIP layers ViT-L/14 computes; the stock handler's "
-    "joined vision+prefill is fitted in the LLM depth only.")
+    f"noisy); vision is scaled to the {TARGET_VISION} CLIP layers ViT-L/14 computes; the stock "
+    "handler's joined vision+prefill is fitted in the LLM depth only.")
 
 
 def _roofline(results: dict) -> list[str]:
@@ -187,8 +189,8 @@ def render_shaped(results: dict) -> str:
     answers = sorted(set(cand.get("texts") or []))
     lines = [*_header(results), *_headline(results),
              "## Per step at each depth (p50 ms)", "", FLOOR_NOTE, "", *_depth_rows(results), "",
-             f"## Extrapolated to {TARGET} LLM layers (+23 CLIP layers for vision), this CPU "
-             "(ms)", "", FIT_NOTE, "", *_extrapolated_rows(results), "",
+             f"## Extrapolated to {TARGET} LLM layers (+{TARGET_VISION} CLIP layers for "
+             "vision), this CPU (ms)", "", FIT_NOTE, "", *_extrapolated_rows(results), "",
              "Per-stage fits (ms):", "", *_layer_rows(results), "",
              *_roofline(results),
              "## The taught answers", "",
@@ -198,12 +200,7 @@ def render_shaped(results: dict) -> str:
 
 
 def write_shaped_report(results: dict, md_path: Path) -> Path:
-    md_path = Path(md_path)
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = md_path.with_name(f".{md_path.name}.tmp")
-    tmp.write_text(render_shaped(results))
-    os.replace(tmp, md_path)
-    return md_path
+    return write_atomic(md_path, render_shaped(results))
 
 
 def main(argv: list[str] | None = None) -> int:
