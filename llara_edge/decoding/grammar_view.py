@@ -11,7 +11,7 @@ Contract:
     view.start() / done / mask / mask_bits / step / advance / accepts
         # TokenGrammar's decoding interface (decoding.constrained_decode takes a view as is)
     view.walk / literal / forced_literal             # the automaton underneath, unchanged
-    view._one_left(state) -> list[int]               # the one token the rule leaves, or []
+    view._one_left(state, key=None) -> list[int]     # the one token the rule leaves, or []
 
 Views stack (StepHeader over the compiled grammar, ObjectNames over that): each holds `inner`
 and narrows its mask; the automaton and its byte walks are the inner grammar's. A narrowed
@@ -35,6 +35,7 @@ class GrammarView:
         self.n_vocab, self.dfa = inner.n_vocab, inner.dfa
         self._masks: dict[tuple, np.ndarray | None] = {}  # None: the inner mask as it is
         self._bits: dict[tuple, np.ndarray] = {}
+        self._single: dict[tuple, list[int]] = {}  # the one token a narrowed mask allows, or []
 
     def _key(self, state: GrammarState) -> tuple | None:
         raise NotImplementedError
@@ -45,9 +46,10 @@ class GrammarView:
     def _rule(self) -> str:
         raise NotImplementedError
 
-    def _narrowed(self, state: GrammarState) -> tuple | None:
-        """The cache key of `state`'s narrowed mask, None where the inner mask stands."""
-        key = self._key(state)
+    def _narrowed(self, state: GrammarState, key: tuple | None = None) -> tuple | None:
+        """The cache key of `state`'s narrowed mask (`key`: its _key, when the caller has it),
+        None where the inner mask stands."""
+        key = self._key(state) if key is None else key
         if key is None:
             return None
         if key not in self._masks:
@@ -55,16 +57,15 @@ class GrammarView:
             if mask is not None:
                 mask.setflags(write=False)
                 self._bits[key] = pack_mask(mask[None])[0]
+                allowed = np.flatnonzero(mask)
+                self._single[key] = [int(allowed[0])] if len(allowed) == 1 else []
             self._masks[key] = mask
         return key if self._masks[key] is not None else None
 
-    def _one_left(self, state: GrammarState) -> list[int]:
+    def _one_left(self, state: GrammarState, key: tuple | None = None) -> list[int]:
         """The one token the narrowed mask allows, [] where it allows several (or none)."""
-        key = self._narrowed(state)
-        if key is None:
-            return []
-        allowed = np.flatnonzero(self._masks[key])
-        return [int(allowed[0])] if len(allowed) == 1 else []
+        key = self._narrowed(state, key)
+        return [] if key is None else list(self._single[key])
 
     # --- the decoding interface ----------------------------------------------------------
     def mask(self, state: GrammarState) -> np.ndarray:

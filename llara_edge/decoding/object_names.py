@@ -215,4 +215,4 @@ class ObjectNames(GrammarView):
                 run = self.inner.forced_literal(state, rest + b"<" + more, end)
                 if run:
                     return run
-        return self.inner.forced(state) or self._one_left(state)
+        return self.inner.forced(state) or self._one_left(state, found[0])

@@ -129,4 +129,4 @@ class StepHeader(GrammarView):
             run = self.inner.forced_literal(state, rest + more, end)
             if run:
                 return run
-        return self.inner.forced(state) or self._one_left(state)
+        return self.inner.forced(state) or self._one_left(state, key)
